@@ -41,7 +41,7 @@ def resolve(name: str, workspace: Workspace | None = None, kind: str = "llm") ->
         return ModelSource(name, "alias", str(_ensure_gguf_cache(alias, ws)))
     path = Path(name).expanduser()
     if path.exists():
-        if not (path / "config.json").exists() and not (path / "modules.json").exists():
+        if not any((path / f).exists() for f in ("config.json", "modules.json", "tokenizer_config.json")):
             raise MentorError(f"Model folder '{path}' has no config.json: is it a Hugging Face model folder?")
         return ModelSource(name, "local", str(path.resolve()))
     if _HUB_ID.match(name):

@@ -1,0 +1,79 @@
+"""`mentor generate` and `mentor chat`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from mentor.data.conversation import Conversation, Message
+from mentor.errors import MentorError
+from mentor.generation import GenerationOptions, generate, generate_file, load_for_inference, stream
+
+_MODEL = typer.Option(None, help="alias, local folder or hub id (default: the run's base, else smollm2-135m-instruct)")
+_RUN = typer.Option(None, help="fine-tuned run whose adapter to apply")
+_MAX_NEW = typer.Option(256, "--max-new-tokens")
+_TEMP = typer.Option(0.0, help="0 = greedy")
+_TOP_P = typer.Option(1.0, "--top-p")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("generate")(generate_cmd)
+    app.command("chat")(chat_cmd)
+
+
+def generate_cmd(
+    model: Optional[str] = _MODEL, run: Optional[str] = _RUN,
+    prompt: Optional[str] = typer.Option(None, help="one prompt"),
+    data: Optional[Path] = typer.Option(None, help="conversations: the last assistant turn is regenerated"),
+    out: Optional[Path] = typer.Option(None, help="JSONL output with prompt, reference and prediction"),
+    system: Optional[str] = typer.Option(None, help="system prompt for --prompt"),
+    max_new_tokens: int = _MAX_NEW, temperature: float = _TEMP, top_p: float = _TOP_P,
+    seed: Optional[int] = typer.Option(None),
+) -> None:
+    """Generate a reply to --prompt, or to every conversation in --data (written to --out)."""
+    if (prompt is None) == (data is None):
+        raise MentorError("Pass exactly one of --prompt TEXT or --data FILE (with --out FILE).")
+    if data is not None and out is None:
+        raise MentorError("--data needs --out FILE for the predictions.")
+    options = GenerationOptions(max_new_tokens, temperature, top_p, seed)
+    lm = load_for_inference(model, run)
+    if data is not None:
+        n = generate_file(lm, data, out, options)
+        Console(stderr=True).print(f"wrote {n} predictions to {out}")
+        return
+    messages = ((Message("system", system),) if system else ()) + (Message("user", prompt),)
+    print(generate(lm, [Conversation(messages)], options)[0])
+
+
+def chat_cmd(
+    model: Optional[str] = _MODEL, run: Optional[str] = _RUN,
+    system: Optional[str] = typer.Option(None, help="system prompt"),
+    max_new_tokens: int = _MAX_NEW, temperature: float = _TEMP, top_p: float = _TOP_P,
+) -> None:
+    """Interactive chat, streamed to the terminal. Empty line or Ctrl-D ends it; /reset clears history."""
+    console = Console()
+    lm = load_for_inference(model, run)
+    options = GenerationOptions(max_new_tokens, temperature, top_p)
+    history: list[Message] = [Message("system", system)] if system else []
+    console.print(f"[dim]chatting with {lm.name}{' + run ' + lm.run.name if lm.run else ''}; empty line to quit[/]")
+    while True:
+        try:
+            text = console.input("[bold green]you>[/] ")
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not text.strip():
+            break
+        if text.strip() == "/reset":
+            history = history[:1] if system else []
+            continue
+        history.append(Message("user", text))
+        console.print("[bold blue]mentor>[/] ", end="")
+        reply = ""
+        for piece in stream(lm, Conversation(tuple(history)), options):
+            reply += piece
+            console.print(piece, end="", highlight=False, markup=False)
+        console.print()
+        history.append(Message("assistant", reply.strip()))

@@ -1,0 +1,70 @@
+"""`mentor train`: a YAML recipe and/or flags; `--resume RUN` continues after a crash or Ctrl-C."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mentor.tune import load_config, resume, train
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)
+
+
+def train_cmd(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML recipe (flags override it)"),
+    model: Optional[str] = typer.Option(None, help="alias, local folder or hub id"),
+    data: Optional[str] = typer.Option(None, help="training data file"),
+    val: Optional[str] = typer.Option(None, help="validation file (default: hold out --val-ratio of --data)"),
+    method: Optional[str] = typer.Option(None, help="tuning method (lora)"),
+    epochs: Optional[float] = typer.Option(None),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    grad_accum: Optional[int] = typer.Option(None, "--grad-accum"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
+    max_length: Optional[int] = typer.Option(None, "--max-length"),
+    seed: Optional[int] = typer.Option(None),
+    precision: Optional[str] = typer.Option(None, help="fp32 or bf16 (autocast)"),
+    train_on: Optional[str] = typer.Option(None, "--train-on", help="assistant (default) or all tokens"),
+    r: Optional[int] = typer.Option(None, "--r", help="LoRA rank"),
+    lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha"),
+    lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout"),
+    target_modules: Optional[str] = typer.Option(None, "--target-modules", help="comma-separated, or all-linear"),
+    eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="validate every N steps (and every epoch)"),
+    save_steps: Optional[int] = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
+    name: Optional[str] = typer.Option(None, help="run name in the workspace"),
+    output: Optional[str] = typer.Option(None, help="run folder (default: workspace runs/<name>)"),
+    resume_run: Optional[str] = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the model's own Python code"),
+) -> None:
+    """Fine-tune a model; writes a self-describing run folder (config, adapter, tokenizer, metrics)."""
+    if resume_run:
+        result = resume(resume_run)
+    else:
+        lora = {k: v for k, v in {"r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
+                                  "target_modules": _modules(target_modules)}.items() if v is not None}
+        cfg = load_config(config, model=model, data=data, val=val, method=method, epochs=epochs, max_steps=max_steps,
+                          batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
+                          max_length=max_length, seed=seed, precision=precision, train_on=train_on,
+                          eval_steps=eval_steps, save_steps=save_steps, name=name, output=output,
+                          trust_remote_code=trust_remote_code or None, method_options=lora or None)
+        result = train(cfg)
+    table = Table("result", "value", show_header=False, title=f"run {result.name}")
+    table.add_row("steps", str(result.steps))
+    for label, value in (("validation loss before", result.val_loss_before), ("validation loss after", result.val_loss_after),
+                         ("last training loss", result.train_loss)):
+        table.add_row(label, f"{value:.4f}" if value is not None else "-")
+    table.add_row("real tokens/s", f"{result.real_tokens_per_second:.0f}")
+    table.add_row("run folder", str(result.run_dir))
+    Console().print(table)
+
+
+def _modules(value: str | None):
+    if value is None or value == "all-linear":
+        return value
+    return [m.strip() for m in value.split(",") if m.strip()]
