@@ -192,14 +192,15 @@ def _from_openai(obj: dict, line: int, report) -> Conversation | None:
         where = f"messages[{i}]"
         if not isinstance(m, dict):
             report(where, "expected an object with 'role' and 'content'")
-            continue
+            return None
         role = m.get("role")
         if role not in ROLES:
             report(f"{where}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
-            continue
+            return None
         content = _string(m, "content", report, f"{where}.content")
-        if content is not None:
-            messages.append(Message(role, content))
+        if content is None:
+            return None
+        messages.append(Message(role, content))
     return _finish(messages, line, report, "messages")
 
 
@@ -239,14 +240,15 @@ def _from_sharegpt(obj: dict, line: int, report) -> Conversation | None:
         where = f"conversations[{i}]"
         if not isinstance(m, dict):
             report(where, "expected an object with 'from' and 'value'")
-            continue
+            return None
         role = _SHAREGPT_ROLES.get(str(m.get("from", "")).lower())
         if role is None:
             report(f"{where}.from", f"unknown role {m.get('from')!r} (expected human, gpt or system)")
-            continue
+            return None
         value = _string(m, "value", report, f"{where}.value")
-        if value is not None:
-            messages.append(Message(role, value))
+        if value is None:
+            return None
+        messages.append(Message(role, value))
     return _finish(messages, line, report, "conversations")
 
 

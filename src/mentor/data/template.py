@@ -59,13 +59,14 @@ def encode(conv: Conversation, tokenizer, max_length: int, train_on: str = "assi
     labels: list[int] = []
     span_iter = iter(spans)
     span = next(span_iter, None)
-    for tok, (start, _end) in zip(ids, offsets, strict=True):
+    for tok, (start, end) in zip(ids, offsets, strict=True):
         while span is not None and start >= span[1]:
             if not span[2]:  # the template did not close the turn with EOS: add it
                 input_ids.append(eos_id)
                 labels.append(eos_id)
             span = next(span_iter, None)
-        inside = span is not None and span[0] <= start < span[1]
+        # overlap, not containment: byte-level BPE glues the space before a reply to its first word
+        inside = span is not None and start < span[1] and max(end, start + 1) > span[0]
         input_ids.append(tok)
         labels.append(tok if inside or train_on == "all" else IGNORE_INDEX)
     if span is not None and not span[2]:
