@@ -17,7 +17,7 @@ def test_loss_only_on_assistant_turns_each_closed_by_eos(tokenizer):
     assert enc.trained_tokens == 11
     # the labelled tokens sit exactly where the assistant replies are in the rendered chat
     first = enc.labels.index(next(t for t in enc.labels if t != IGNORE_INDEX))
-    assert tokenizer.decode(enc.input_ids[first - 3:first]) == "<|im_start|>assistant\n"
+    assert tokenizer.decode(enc.input_ids[first - 4:first]) == "<|im_start|>assistant\n"
     assert enc.labels[-1] == IGNORE_INDEX and tokenizer.decode(enc.input_ids[-1:]) == "\n"
 
 
@@ -38,7 +38,7 @@ def test_template_without_eos_gets_eos_appended(tokenizer):
     finally:
         tokenizer.chat_template = original
     assert _trained_text(tokenizer, enc) == " Hello<|im_end|>"  # the reply token carries its space
-    assert enc.input_ids[-1] == tokenizer.eos_token_id
+    assert tokenizer.decode(enc.input_ids[-3:]) == " Hello<|im_end|>\n"  # EOS closes the reply, before the template's newline
 
 
 def test_plain_text_trains_on_all_tokens_and_ends_with_eos(tokenizer):
