@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from mentor.models import list_models
 
@@ -14,7 +14,8 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("list")
 def list_cmd() -> None:
     """Aliases, where they load from, and parameter counts."""
-    table = Table("alias", "kind", "parameters", "loads from", "cache", title="Models")
+    table = Table("kind", "parameters", "loads from", "cache", title="Models")
+    table.columns.insert(0, Column("alias", no_wrap=True))
     for m in list_models():
         params = f"{m.parameters / 1e6:.1f}M" if m.parameters else "?"
         table.add_row(m.name, m.kind, params, m.source, m.cached or "-")

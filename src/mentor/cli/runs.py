@@ -7,7 +7,7 @@ import time
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from mentor.tune.metrics import MetricsLog
 from mentor.workspace import Workspace
@@ -18,7 +18,7 @@ app = typer.Typer(no_args_is_help=True)
 @app.command("list")
 def list_cmd() -> None:
     """All runs in the workspace."""
-    table = Table("name", "status", "method", "base model", "val loss", "updated", title="Runs")
+    table = Table(Column("name", no_wrap=True), "status", "method", "base model", "val loss", "updated", title="Runs")
     for r in Workspace().list_runs():
         val = r.summary.get("val_loss_after")
         table.add_row(r.name, r.status, r.method, r.base_model, f"{val:.4f}" if val else "-",

@@ -6,7 +6,7 @@ import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -37,9 +37,12 @@ class TrainResult:
     val_loss_before: float | None
     val_loss_after: float | None
     real_tokens_per_second: float  # non-padding tokens processed per second of training
+    model: object = field(default=None, repr=False, compare=False)  # the trained model, still in memory
 
     def to_json(self) -> dict:
-        return {**asdict(self), "run_dir": str(self.run_dir)}
+        return {"name": self.name, "run_dir": str(self.run_dir), "steps": self.steps, "train_loss": self.train_loss,
+                "val_loss_before": self.val_loss_before, "val_loss_after": self.val_loss_after,
+                "real_tokens_per_second": self.real_tokens_per_second}
 
 
 def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool = False,
@@ -148,7 +151,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
         raise
     _save_final(run_dir, model, tokenizer)
     speed = real_tokens / max(time.perf_counter() - started, 1e-9)
-    result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1))
+    result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1), model.eval())
     atomic_write_json(run_dir / "eval.json", {"val_loss_before": val_before, "val_loss_after": last_val,
                                               "train_loss": last_loss, "steps": state.step})
     _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), "trainable_parameters": trainable,
