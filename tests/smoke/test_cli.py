@@ -11,8 +11,8 @@ from tests.conftest import FIXTURES, SAMPLE
 
 
 def _mentor(*args):
-    return subprocess.run([sys.executable, "-m", "mentor", *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "COLUMNS": "200"})
+    env = {**os.environ, "COLUMNS": "200", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "mentor", *args], capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_data_check_reports_lines_and_exits_1():
@@ -33,9 +33,11 @@ def test_data_check_good_file_json_stats():
     assert set(stats["token_lengths"]) == {"min", "p50", "p90", "p99", "max"}
 
 
-def test_data_prepare_writes_split(tmp_path):
+def test_data_prepare_writes_split_and_registers_it(tmp_path, workspace):
     proc = _mentor("data", "prepare", str(SAMPLE), "--out", str(tmp_path / "prepared"))
     assert proc.returncode == 0, proc.stderr
+    (registered,) = workspace.list_datasets()
+    assert registered["name"] == "prepared" and registered["format"] == "openai"
     stats = json.loads((tmp_path / "prepared" / "stats.json").read_text())
     assert stats["train"] + stats["validation"] == 76 - stats["near_duplicates"] - stats["exact_duplicates"]
     assert (tmp_path / "prepared" / "validation.jsonl").exists()
@@ -55,6 +57,7 @@ def test_errors_are_one_sentence_without_traceback(tmp_path):
         (("train", "--data", str(FIXTURES / "broken.jsonl")), "6 problem(s) in"),
         (("train", "--resume", "nope"), "Unknown run 'nope'"),
         (("generate", "--prompt", "hi", "--data", "x"), "exactly one of --prompt"),
+        (("generate", "--model", "no-org/no-such-model", "--prompt", "hi"), "Could not load 'no-org/no-such-model' from the Hugging Face Hub"),
     ]
     for args, message in cases:
         proc = _mentor(*args)

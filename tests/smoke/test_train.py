@@ -123,6 +123,11 @@ def test_cli_generate_over_a_file_and_runs_listing(tuned_run, tmp_path, monkeypa
     assert "tuned" in listing and "succeeded" in listing
     one = _mentor("generate", "--run", "tuned", "--prompt", "Who founded Lanternfish Robotics?", "--max-new-tokens", "24")
     assert one.stdout.strip()
+    chat = subprocess.run([sys.executable, "-m", "mentor", "chat", "--run", "tuned", "--max-new-tokens", "16"],
+                          input="Who founded Lanternfish Robotics?\nAnd when?\n\n", capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "COLUMNS": "200"})
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.count("mentor>") == 2 and "Lanternfish" in chat.stdout
 
 
 def test_streaming_yields_the_same_text_as_generate(tuned_run):

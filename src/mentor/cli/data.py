@@ -15,6 +15,7 @@ from mentor.data import check as check_data
 from mentor.data import prepare as prepare_data
 from mentor.models import DEFAULT_LLM, load_tokenizer
 from mentor.models.catalog import list_models
+from mentor.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -70,7 +71,7 @@ def prepare(
 ) -> None:
     """Clean (NFKC, whitespace, control chars), de-duplicate, filter and split into normalised JSONL."""
     tokenizer = load_tokenizer(model) if max_length else None
-    stats = prepare_data(file, out, tokenizer, max_length, val_ratio, seed, near_duplicates, fmt)
+    stats = prepare_data(file, out, tokenizer, max_length, val_ratio, seed, near_duplicates, fmt, Workspace())
     table = Table("step", "examples", title=f"{file.name} -> {out}")
     for key, value in asdict(stats).items():
         if key not in ("source", "format"):

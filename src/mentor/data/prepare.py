@@ -13,6 +13,7 @@ from mentor.data.conversation import Conversation, Message
 from mentor.data.formats import load
 from mentor.data.template import encode
 from mentor.files import atomic_dir
+from mentor.workspace import Workspace
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200c\u200d\u2060\ufeff]")
 # Full-width punctuation is normal in Chinese text (，：！？（）); NFKC would turn it into ASCII.
@@ -70,8 +71,11 @@ def split(examples: list[Conversation], val_ratio: float, seed: int) -> tuple[li
 
 def prepare(path: str | Path, out_dir: str | Path, tokenizer=None, max_length: int | None = None,
             val_ratio: float = 0.1, seed: int = 42, near_duplicate_threshold: float = 0.9,
-            fmt: str | None = None) -> PrepareStats:
-    """Write ``train.jsonl``, ``validation.jsonl`` and ``stats.json`` (normalised OpenAI chat form)."""
+            fmt: str | None = None, workspace: Workspace | None = None) -> PrepareStats:
+    """Write ``train.jsonl``, ``validation.jsonl`` and ``stats.json`` (normalised OpenAI chat form).
+
+    With a ``workspace``, the prepared set is registered there under the output folder's name.
+    """
     result = load(path, fmt)
     stats = PrepareStats(str(result.path), result.format, read=len(result.examples) + len(result.errors),
                          invalid=len(result.errors))
@@ -99,6 +103,10 @@ def prepare(path: str | Path, out_dir: str | Path, tokenizer=None, max_length: i
         if validation:
             _write_jsonl(tmp / "validation.jsonl", validation)
         (tmp / "stats.json").write_text(json.dumps(asdict(stats), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if workspace is not None:
+        out = Path(out_dir)
+        digest = hashlib.sha256((out / "train.jsonl").read_bytes()).hexdigest()
+        workspace.save_dataset(out.resolve().name, out, result.format, stats.train + stats.validation, digest)
     return stats
 
 

@@ -37,12 +37,13 @@ class TrainResult:
     val_loss_before: float | None
     val_loss_after: float | None
     real_tokens_per_second: float  # non-padding tokens processed per second of training
+    train_seconds: float = 0.0  # time in training steps (this session; no loading or validation)
     model: object = field(default=None, repr=False, compare=False)  # the trained model, still in memory
 
     def to_json(self) -> dict:
         return {"name": self.name, "run_dir": str(self.run_dir), "steps": self.steps, "train_loss": self.train_loss,
                 "val_loss_before": self.val_loss_before, "val_loss_after": self.val_loss_after,
-                "real_tokens_per_second": self.real_tokens_per_second}
+                "real_tokens_per_second": self.real_tokens_per_second, "train_seconds": self.train_seconds}
 
 
 def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool = False,
@@ -93,7 +94,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
             val_before = evaluate(model, val_set, config.batch_size, tokenizer.pad_token_id)
         metrics.write(step=0, epoch=0, val_loss=val_before, val_perplexity=math.exp(val_before))
     last_loss, last_val = None, None
-    real_tokens, started = 0, time.perf_counter()
+    real_tokens, train_seconds = 0, 0.0  # this session's non-padding tokens and time in training steps
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} tok/s"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not show_progress)
@@ -120,10 +121,12 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
                     optimizer.zero_grad(set_to_none=True)
                     tokens_now = sum(int(t["attention_mask"].sum()) for t in tensors)
                     real_tokens += tokens_now
+                    step_seconds = time.perf_counter() - step_started
+                    train_seconds += step_seconds
                     state = LoopState(state.step + 1, state.epoch, state.batches_done + len(group),
-                                      state.tokens + supervised, state.elapsed + time.perf_counter() - step_started)
+                                      state.tokens + supervised, state.elapsed + step_seconds)
                     last_loss = loss_sum / max(supervised, 1)
-                    speed = real_tokens / max(time.perf_counter() - started, 1e-9)
+                    speed = real_tokens / max(train_seconds, 1e-9)
                     if state.step % config.log_steps == 0:
                         metrics.write(step=state.step, epoch=state.epoch + state.batches_done / len(batches),
                                       train_loss=last_loss, learning_rate=scheduler.get_last_lr()[0],
@@ -150,8 +153,9 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
         _write_status(run_dir, ws, name, config, "failed", {"step": state.step})
         raise
     _save_final(run_dir, model, tokenizer)
-    speed = real_tokens / max(time.perf_counter() - started, 1e-9)
-    result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1), model.eval())
+    speed = real_tokens / max(train_seconds, 1e-9)
+    result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1),
+                         round(train_seconds, 2), model.eval())
     atomic_write_json(run_dir / "eval.json", {"val_loss_before": val_before, "val_loss_after": last_val,
                                               "train_loss": last_loss, "steps": state.step})
     _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), "trainable_parameters": trainable,

@@ -1,0 +1,172 @@
+"""Training throughput: mentor's loop vs plain transformers Trainer + peft, same data and config, one run.
+
+    python bench/train_throughput.py [--steps 30] [--examples 240] [--precision fp32|bf16]
+
+Both train LoRA (r=8, alpha=16, dropout 0.05, all linear layers) on SmolLM2-135M-Instruct with
+batch 4, max length 512, lr 2e-4, on the same tokenised examples (alpaca_en_demo from
+../shared/data, loss on assistant tokens). The baseline pads to the longest in each batch, fp32,
+random order. Real tokens exclude padding. Both final models are scored on the same held-out
+examples with the same loss function. Prints a table and the speed ratio; writes bench/out/*.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "llamafactory-demo" / "alpaca_en_demo.json"
+LORA = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05, "target_modules": "all-linear"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--examples", type=int, default=240)
+    ap.add_argument("--val-examples", type=int, default=40)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--only", choices=["mentor", "trainer"], help=argparse.SUPPRESS)
+    ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.only:
+        return run_one(args)
+    if not args.data.exists():
+        sys.exit(f"benchmark data not found: {args.data}")
+
+    from mentor.data import load
+    from mentor.workspace import Workspace
+
+    home = Path(tempfile.mkdtemp(prefix="mentor-bench-"))
+    ws = Workspace(home)
+    examples = load(args.data).examples
+    train_file, val_file = home / "train.jsonl", home / "val.jsonl"
+    for path, subset in ((train_file, examples[:args.examples]),
+                         (val_file, examples[args.examples:args.examples + args.val_examples])):
+        path.write_text("".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in subset), encoding="utf-8")
+
+    # Each system runs in its own process, so peak memory is its own.
+    results = {}
+    for system in ("mentor", "trainer"):
+        out_json = home / f"{system}.json"
+        cmd = [sys.executable, __file__, "--only", system, "--home", str(home), "--steps", str(args.steps),
+               "--examples", str(args.examples), "--precision", args.precision]
+        subprocess.run(cmd, check=True)
+        results[system] = json.loads(out_json.read_text())
+    ours, base = results["mentor"], results["trainer"]
+    ratio = ours["real_tokens_per_s"] / base["real_tokens_per_s"]
+    print(f"\n{'':28}{'mentor':>12}{'HF Trainer+peft':>18}")
+    for key in ("real_tokens_per_s", "seconds", "padding_share", "final_val_loss", "peak_rss_gb"):
+        print(f"{key:28}{ours[key]:>12.3f}{base[key]:>18.3f}")
+    print(f"\nspeed ratio (real tokens/s, mentor / Trainer+peft): {ratio:.2f}x")
+    out = REPO / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_throughput.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                           "mentor": ours, "trainer": base, "ratio": ratio}, indent=2))
+
+
+def run_one(args) -> None:
+    from mentor.workspace import Workspace
+
+    ws = Workspace(args.home)
+    train_file, val_file = args.home / "train.jsonl", args.home / "val.jsonl"
+    run = run_mentor if args.only == "mentor" else run_trainer
+    (args.home / f"{args.only}.json").write_text(json.dumps(run(ws, train_file, val_file, args)))
+
+
+def run_mentor(ws, train_file, val_file, args) -> dict:
+    from mentor.tune import load_config, train
+
+    config = load_config(None, data=str(train_file), val=str(val_file), max_steps=args.steps, batch_size=4,
+                         learning_rate=2e-4, max_length=512, precision=args.precision, save_steps=10**6,
+                         name="bench-mentor", method_options=dict(LORA))
+    result = train(config, ws, show_progress=True)
+    return {"real_tokens_per_s": result.real_tokens_per_second, "seconds": result.train_seconds,
+            "padding_share": _padding_share(ws, train_file, args, grouped=True),
+            "final_val_loss": result.val_loss_after, "peak_rss_gb": _peak_rss_gb()}
+
+
+def _encoded(ws, train_file, args):
+    from mentor.data import encode, load
+    from mentor.models import load_tokenizer
+
+    tok = load_tokenizer("smollm2-135m-instruct", ws)
+    return tok, [encode(e, tok, 512) for e in load(train_file).examples]
+
+
+def _padding_share(ws, train_file, args, grouped: bool) -> float:
+    from mentor.tune.batching import epoch_batches
+
+    _, enc = _encoded(ws, train_file, args)
+    lengths = [len(e.input_ids) for e in enc]
+    batches = epoch_batches(lengths, 4, 42, 0, grouped)[:args.steps]
+    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
+    return 1 - sum(lengths[i] for b in batches for i in b) / padded
+
+
+def run_trainer(ws, train_file, val_file, args) -> dict:
+    """The baseline: transformers Trainer + peft LoRA, padding to the longest in batch, fp32."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import Trainer, TrainerCallback, TrainingArguments
+
+    from mentor.data import load
+    from mentor.models import load_causal_lm
+    from mentor.tune import evaluate
+    from mentor.tune.batching import collate
+
+    tok, enc = _encoded(ws, train_file, args)
+    val = [e for e in (_encode_all(tok, load(val_file).examples)) if e.trained_tokens]
+    model = get_peft_model(load_causal_lm("smollm2-135m-instruct", ws),
+                           LoraConfig(task_type="CAUSAL_LM", **LORA))
+    counts = {"real": 0, "padded": 0}
+
+    def collator(rows):
+        batch = collate([enc[r["i"]] for r in rows], tok.pad_token_id)
+        counts["real"] += int(batch["attention_mask"].sum())
+        counts["padded"] += batch["attention_mask"].numel()
+        return batch
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_train_end(self, *a, **k):
+            self.seconds = time.perf_counter() - self.start
+
+    clock = Clock()
+    targs = TrainingArguments(output_dir=str(ws.home / "trainer"), per_device_train_batch_size=4, max_steps=args.steps,
+                              learning_rate=2e-4, warmup_steps=int(0.03 * args.steps), lr_scheduler_type="linear", logging_steps=10,
+                              save_strategy="no", report_to="none", use_cpu=True, seed=42, dataloader_num_workers=0,
+                              remove_unused_columns=False, bf16=args.precision == "bf16")
+    trainer = Trainer(model=model, args=targs, train_dataset=[{"i": i} for i in range(len(enc))],
+                      data_collator=collator, callbacks=[clock])
+    trainer.train()
+    val_loss = evaluate(model, val, 4, tok.pad_token_id)
+    return {"real_tokens_per_s": counts["real"] / clock.seconds, "seconds": clock.seconds,
+            "padding_share": 1 - counts["real"] / counts["padded"], "final_val_loss": val_loss,
+            "peak_rss_gb": _peak_rss_gb()}
+
+
+def _encode_all(tok, examples):
+    from mentor.data import encode
+
+    return [encode(e, tok, 512) for e in examples]
+
+
+def _peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    torch.manual_seed(0)
+    main()
