@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from mentor.data.template import render_prompt
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_text
 from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
+from mentor.tune.artifact import artifact_dir, load_artifact, read_method
 from mentor.workspace import Workspace
 
 
@@ -28,10 +29,12 @@ class GenerationOptions:
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    use_cache: bool = True  # False: re-run the whole sequence each step (slow; for checks and odd models)
+    min_new_tokens: int = 0
 
     def kwargs(self, tokenizer) -> dict:
         sampling = self.temperature > 0
-        out = {"max_new_tokens": self.max_new_tokens, "do_sample": sampling,
+        out = {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens, "do_sample": sampling,
                "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
         if sampling:
             out.update(temperature=self.temperature, top_p=self.top_p)
@@ -46,12 +49,25 @@ class LoadedModel:
     tokenizer: object
     name: str  # base model
     run: Path | None = None
+    peft: bool = False  # a peft adapter that can be switched off in place
+    workspace: Workspace | None = None
 
     @contextmanager
     def base_only(self):
-        """Answer with the base model: the run's adapter switched off (no second copy in memory)."""
-        with (self.model.disable_adapter() if self.run is not None else nullcontext()):
+        """Answer with the base model: a peft adapter is switched off in place (no second copy in
+        memory); other methods swap in the base model for the duration."""
+        if self.run is None:
             yield self
+        elif self.peft:
+            with self.model.disable_adapter():
+                yield self
+        else:
+            tuned = self.model
+            self.model = load_causal_lm(self.name, self.workspace).eval()
+            try:
+                yield self
+            finally:
+                self.model = tuned
 
 
 def load_for_inference(model: str | None = None, run: str | None = None, workspace: Workspace | None = None,
@@ -63,18 +79,15 @@ def load_for_inference(model: str | None = None, run: str | None = None, workspa
         lm = load_causal_lm(name, ws, trust_remote_code=trust_remote_code)
         return LoadedModel(lm.eval(), load_tokenizer(name, ws, trust_remote_code), name)
     run_dir = ws.run_path(run)
-    info = json.loads((run_dir / "run.json").read_text())
-    adapter = run_dir / "adapter"
-    if not (adapter / "adapter_config.json").exists():
-        raise MentorError(f"Run '{run}' has no trained adapter yet (status: {info.get('status')}); "
+    folder = artifact_dir(run_dir)
+    if folder is None:
+        status = json.loads((run_dir / "run.json").read_text()).get("status")
+        raise MentorError(f"Run '{run}' has no trained model yet (status: {status}); "
                           f"finish it with: mentor train --resume {run}")
-    name = model or info["base_model"]
-    from peft import PeftModel
-
-    base = load_causal_lm(name, ws, trust_remote_code=trust_remote_code)
-    tuned = PeftModel.from_pretrained(base, adapter, is_trainable=False)
-    tokenizer = load_tokenizer(str(adapter), ws) if (adapter / "tokenizer_config.json").exists() else load_tokenizer(name, ws)
-    return LoadedModel(tuned.eval(), tokenizer, name, run_dir)
+    method, _, base = read_method(folder)
+    tokenizer = load_tokenizer(str(folder), ws)
+    tuned = load_artifact(folder, ws, model, trust_remote_code, tokenizer=tokenizer)
+    return LoadedModel(tuned.eval(), tokenizer, model or base, run_dir, method.storage == "peft", ws)
 
 
 @torch.no_grad()
@@ -85,6 +98,8 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
     if options.seed is not None:
         torch.manual_seed(options.seed)
     prompts = [render_prompt(c, tok) for c in conversations]
+    if not options.use_cache:
+        return [_without_cache(lm, p, options) for p in prompts]
     replies: list[str] = [""] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
     side = tok.padding_side
@@ -99,6 +114,30 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
     finally:
         tok.padding_side = side
     return replies
+
+
+def _without_cache(lm: LoadedModel, prompt: str, options: GenerationOptions) -> str:
+    """Decode by running the full sequence every step. transformers' generate(use_cache=False)
+    breaks on peft prefix tuning (past key values are the prefix), this loop works for every method."""
+    tok = lm.tokenizer
+    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]  # (1, T)
+    start = ids.shape[1]
+    for step in range(options.max_new_tokens):
+        logits = lm.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits[:, -1].float()
+        if step < options.min_new_tokens:
+            logits[:, tok.eos_token_id] = float("-inf")
+        if options.temperature > 0:
+            probs = torch.softmax(logits / options.temperature, dim=-1)
+            ordered, index = probs.sort(descending=True)
+            keep = ordered.cumsum(-1) - ordered < options.top_p  # nucleus: smallest set reaching top_p
+            ordered = ordered * keep
+            token = index.gather(-1, torch.multinomial(ordered / ordered.sum(), 1))
+        else:
+            token = logits.argmax(-1, keepdim=True)
+        ids = torch.cat([ids, token], dim=1)
+        if int(token) == tok.eos_token_id:
+            break
+    return tok.decode(ids[0, start:], skip_special_tokens=True).strip()
 
 
 def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptions = GenerationOptions()) -> Iterator[str]:

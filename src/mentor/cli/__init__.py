@@ -17,13 +17,14 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from mentor.cli import data, demo, generate, models, runs, train
+    from mentor.cli import data, demo, generate, methods, models, runs, train
 
     app.add_typer(models.app, name="models", help="Embedded and local models.")
     app.add_typer(runs.app, name="runs", help="Training runs in the workspace.")
     app.add_typer(data.app, name="data", help="Check and prepare training data.")
     train.register(app)
     generate.register(app)
+    methods.register(app)
     demo.register(app)
 
 

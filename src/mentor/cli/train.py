@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
+from mentor.errors import MentorError
 from mentor.tune import load_config, resume, train
 
 
@@ -21,7 +23,7 @@ def train_cmd(
     model: Optional[str] = typer.Option(None, help="alias, local folder or hub id"),
     data: Optional[str] = typer.Option(None, help="training data file"),
     val: Optional[str] = typer.Option(None, help="validation file (default: hold out --val-ratio of --data)"),
-    method: Optional[str] = typer.Option(None, help="tuning method (lora)"),
+    method: Optional[str] = typer.Option(None, help="full, freeze, lora, dora, qlora, ia3, adapter, prefix, prompt, ptuning, ptuning-v2"),
     epochs: Optional[float] = typer.Option(None),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -31,10 +33,11 @@ def train_cmd(
     seed: Optional[int] = typer.Option(None),
     precision: Optional[str] = typer.Option(None, help="fp32 or bf16 (autocast)"),
     train_on: Optional[str] = typer.Option(None, "--train-on", help="assistant (default) or all tokens"),
-    r: Optional[int] = typer.Option(None, "--r", help="LoRA rank"),
+    r: Optional[int] = typer.Option(None, "--r", help="LoRA rank (lora, dora, qlora)"),
     lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha"),
     lora_dropout: Optional[float] = typer.Option(None, "--lora-dropout"),
     target_modules: Optional[str] = typer.Option(None, "--target-modules", help="comma-separated, or all-linear"),
+    option: list[str] = typer.Option([], "--option", "-o", help="method option KEY=VALUE (YAML value), repeatable"),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="validate every N steps (and every epoch)"),
     save_steps: Optional[int] = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
     name: Optional[str] = typer.Option(None, help="run name in the workspace"),
@@ -48,6 +51,7 @@ def train_cmd(
     else:
         lora = {k: v for k, v in {"r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
                                   "target_modules": _modules(target_modules)}.items() if v is not None}
+        lora.update(_options(option))
         cfg = load_config(config, model=model, data=data, val=val, method=method, epochs=epochs, max_steps=max_steps,
                           batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
                           max_length=max_length, seed=seed, precision=precision, train_on=train_on,
@@ -62,6 +66,16 @@ def train_cmd(
     table.add_row("real tokens/s", f"{result.real_tokens_per_second:.0f}")
     table.add_row("run folder", str(result.run_dir))
     Console().print(table)
+
+
+def _options(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise MentorError(f"--option expects KEY=VALUE, got '{pair}'.")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
 
 
 def _modules(value: str | None):

@@ -64,18 +64,23 @@ def load_tokenizer(name: str, workspace: Workspace | None = None,
 
 
 def load_causal_lm(name: str, workspace: Workspace | None = None, dtype: torch.dtype | None = None,
-                   trust_remote_code: bool = False, device: str = "cpu") -> PreTrainedModel:
-    """Load a causal LM (safetensors only; remote code only when the user allows it)."""
+                   trust_remote_code: bool = False, device: str = "cpu", **kwargs) -> PreTrainedModel:
+    """Load a causal LM (safetensors only; remote code only when the user allows it).
+
+    ``kwargs`` go to ``from_pretrained`` (e.g. ``quantization_config`` for QLoRA's 4-bit base).
+    """
     import torch
     from transformers import AutoModelForCausalLM
 
     src = resolve(name, workspace)
+    if "quantization_config" in kwargs:
+        kwargs.setdefault("device_map", device)
     with _hub_errors(src):
         model = AutoModelForCausalLM.from_pretrained(
             src.location, dtype=dtype or torch.float32, use_safetensors=True,
-            trust_remote_code=trust_remote_code, local_files_only=src.kind != "hub",
+            trust_remote_code=trust_remote_code, local_files_only=src.kind != "hub", **kwargs,
         )
-    return model.to(device)
+    return model if "device_map" in kwargs else model.to(device)
 
 
 def load_embedder(name: str, workspace: Workspace | None = None, device: str = "cpu"):

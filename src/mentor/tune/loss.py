@@ -22,8 +22,18 @@ def _causal_lm(model):
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
 
+def _prompt_learning(model) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
 def token_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """(sum of token cross-entropies, number of supervised tokens) for one batch."""
+    if _prompt_learning(model):
+        # Virtual tokens / prefixes live in peft's own forward: use it (full logits, labels handled there).
+        n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
+        return out.loss.float() * n, n
     lm = _causal_lm(model)
     hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                               use_cache=False).last_hidden_state  # (B, T, H)

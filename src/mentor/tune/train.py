@@ -17,8 +17,9 @@ from mentor.data.formats import load
 from mentor.data.prepare import split
 from mentor.data.template import Encoded, encode
 from mentor.errors import DataError, MentorError
-from mentor.files import atomic_dir, atomic_write_json, atomic_write_text
+from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
+from mentor.tune.artifact import artifact_dir, keep_initial_adapter, save_artifact
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
 from mentor.tune.config import TrainConfig, load_config
@@ -59,9 +60,10 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     torch.manual_seed(config.seed)
     tokenizer = load_tokenizer(config.model, ws, config.trust_remote_code)
     train_set, val_set = _datasets(config, tokenizer, console)
-    method = get_method(config.method)
-    model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code),
-                         config.options())
+    method, options = get_method(config.method), config.options()
+    extra = method.load_kwargs(options) if method.load_kwargs else {}
+    model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code, **extra),
+                         options, tokenizer)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     lengths = [len(e.input_ids) for e in train_set]
@@ -84,6 +86,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", config.to_yaml())
         metrics.path.unlink(missing_ok=True)
+        keep_initial_adapter(run_dir, model)
     trainable = sum(p.numel() for p in params)
     total_params = sum(p.numel() for p in model.parameters())
     _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, "trainable_parameters": trainable,
@@ -152,7 +155,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     except BaseException:
         _write_status(run_dir, ws, name, config, "failed", {"step": state.step})
         raise
-    _save_final(run_dir, model, tokenizer)
+    save_artifact(run_dir, model, method, options, tokenizer, config.model)
     speed = real_tokens / max(train_seconds, 1e-9)
     result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1),
                          round(train_seconds, 2), model.eval())
@@ -170,7 +173,7 @@ def resume(run: str, workspace: Workspace | None = None, **kwargs) -> TrainResul
     config = load_config(run_dir / "config.yaml")
     config.output = str(run_dir)
     config.name = run_dir.name if config.name is None else config.name
-    if (run_dir / "adapter").exists():
+    if artifact_dir(run_dir) is not None:
         raise MentorError(f"Run {config.name} already finished; nothing to resume.")
     return train(config, ws, resume=True, **kwargs)
 
@@ -224,12 +227,6 @@ def _load_valid(path: str):
         raise DataError(f"{len(result.errors)} problem(s) in {path}, first: {first}. "
                         f"See all with: mentor data check {path}")
     return result.examples
-
-
-def _save_final(run_dir: Path, model, tokenizer) -> None:
-    with atomic_dir(run_dir / "adapter") as tmp:
-        model.save_pretrained(tmp)  # peft: adapter_config.json + adapter_model.safetensors
-        tokenizer.save_pretrained(tmp)
 
 
 def _previous_eval(run_dir: Path) -> dict:

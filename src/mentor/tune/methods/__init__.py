@@ -10,10 +10,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from mentor.errors import MentorError
-from mentor.tune.methods import lora
+from mentor.tune.methods import adapter, dora, freeze, full, ia3, lora, prefix, prompt, ptuning, ptuning_v2, qlora
 from mentor.tune.methods.base import Method
 
-_REGISTRY: dict[str, Method] = {m.name: m for m in (lora.METHOD,)}
+_REGISTRY: dict[str, Method] = {m.name: m for m in (
+    full.METHOD, freeze.METHOD, lora.METHOD, dora.METHOD, qlora.METHOD, ia3.METHOD, adapter.METHOD,
+    prefix.METHOD, prompt.METHOD, ptuning.METHOD, ptuning_v2.METHOD,
+)}
 
 
 def get_method(name: str) -> Method:
@@ -24,7 +27,7 @@ def get_method(name: str) -> Method:
 
 
 def method_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return list(_REGISTRY)
 
 
 def parse_options(method: Method, raw: dict[str, Any] | None, where: str = "config") -> Any:

@@ -1,4 +1,4 @@
-"""What every tuning method provides."""
+"""What every tuning method provides, and how its trained artifact is saved and loaded back."""
 
 from __future__ import annotations
 
@@ -6,11 +6,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+# How a method's result is stored:
+#   "peft"    -> peft's own adapter folder (adapter_config.json + adapter_model.safetensors)
+#   "weights" -> only the trained tensors (trainable.safetensors), re-applied to a freshly built base
+#   "full"    -> a complete Hugging Face model folder
+STORAGE = ("peft", "weights", "full")
+
 
 @dataclass(frozen=True)
 class Method:
     name: str
     options: type  # a pydantic dataclass; unknown keys are errors
-    build: Callable[[Any, Any], Any]  # (model, options) -> model with only the tuned parameters trainable
-    mergeable: bool
+    build: Callable[[Any, Any, Any], Any]  # (model, options, tokenizer) -> model with only tuned parameters trainable
     description: str
+    storage: str = "peft"
+    mergeable: bool = False
+    not_mergeable_because: str = ""
+    prompt_learning: bool = False  # virtual tokens: the loss must go through peft's own forward
+    load_kwargs: Callable[[Any], dict] | None = None  # extra from_pretrained arguments (quantisation)
+
+
+def no_load_kwargs(_options: Any) -> dict:
+    return {}

@@ -1,0 +1,100 @@
+"""A run's trained artifact: saved by its method's storage kind, loaded back, merged where possible.
+
+Every artifact folder holds ``method.json`` (method, options, base model) and the tokenizer with
+its chat template, next to the weights (see ``methods.base.STORAGE``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from mentor.errors import MentorError
+from mentor.files import atomic_dir
+from mentor.models import load_causal_lm
+from mentor.tune.checkpoint import trainable_state
+from mentor.tune.methods import Method, get_method, parse_options
+from mentor.workspace import Workspace
+
+ARTIFACT_DIRS = ("adapter", "model")  # "model" for full fine-tuning, "adapter" for everything else
+
+
+def artifact_dir(run_dir: Path) -> Path | None:
+    for name in ARTIFACT_DIRS:
+        if (run_dir / name / "method.json").exists():
+            return run_dir / name
+    return None
+
+
+INITIAL_ADAPTER = "adapter-init"  # PiSSA/OLoRA: the adapter before training, for conversion at save time
+
+
+def keep_initial_adapter(run_dir: Path, model) -> None:
+    """PiSSA and OLoRA also rewrite the base weights they start from; peft can turn the trained adapter
+    into a plain LoRA for the untouched base if it has the initial adapter. Save it before training."""
+    config = getattr(model, "peft_config", {}).get("default")
+    init = getattr(config, "init_lora_weights", True)
+    if not isinstance(init, str) or not init.startswith(("pissa", "olora")) or (run_dir / INITIAL_ADAPTER).exists():
+        return
+    config.init_lora_weights = True  # saved as a plain LoRA init, as peft's conversion expects
+    with atomic_dir(run_dir / INITIAL_ADAPTER) as tmp:
+        model.save_pretrained(tmp)
+    config.init_lora_weights = init
+
+
+def save_artifact(run_dir: Path, model, method: Method, options, tokenizer, base_model: str) -> Path:
+    target = run_dir / ("model" if method.storage == "full" else "adapter")
+    with atomic_dir(target) as tmp:
+        if method.storage == "weights":
+            save_file(trainable_state(model), tmp / "trainable.safetensors")
+        elif (run_dir / INITIAL_ADAPTER).exists():  # PiSSA/OLoRA -> LoRA on the original base (rank doubles)
+            model.save_pretrained(tmp, path_initial_model_for_weight_conversion=str(run_dir / INITIAL_ADAPTER))
+        else:  # peft adapter folder, or a complete model folder
+            model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "method.json").write_text(json.dumps({"method": method.name, "options": asdict(options),
+                                                     "base_model": base_model}, ensure_ascii=False, indent=2))
+    return target
+
+
+def read_method(folder: Path) -> tuple[Method, object, str]:
+    info = json.loads((folder / "method.json").read_text())
+    method = get_method(info["method"])
+    return method, parse_options(method, info["options"], str(folder / "method.json")), info["base_model"]
+
+
+def load_artifact(folder: Path, workspace: Workspace | None = None, base_model: str | None = None,
+                  trust_remote_code: bool = False, dequantize: bool = False, tokenizer=None):
+    """The base model with the trained artifact applied (``dequantize``: QLoRA onto a full-precision base)."""
+    method, options, saved_base = read_method(folder)
+    if method.storage == "full":
+        return load_causal_lm(str(folder), workspace, trust_remote_code=trust_remote_code)
+    extra = method.load_kwargs(options) if method.load_kwargs and not dequantize else {}
+    base = load_causal_lm(base_model or saved_base, workspace, trust_remote_code=trust_remote_code, **extra)
+    if method.storage == "peft":
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(base, folder, is_trainable=False)
+    model = method.build(base, options, tokenizer)
+    weights = load_file(folder / "trainable.safetensors")
+    missing = set(trainable_state(model)) - set(weights)
+    if missing:
+        raise MentorError(f"{folder}: trained weights do not match the {method.name} model "
+                          f"({len(missing)} missing, e.g. {sorted(missing)[0]}).")
+    model.load_state_dict(weights, strict=False)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def merge(model, method: Method):
+    """A plain transformers model with the tuning folded into its weights."""
+    if not method.mergeable:
+        raise MentorError(f"Method '{method.name}' cannot be merged: {method.not_mergeable_because}. "
+                          "Serve it with its base model and adapter instead.")
+    if method.storage == "peft":
+        return model.merge_and_unload()
+    return model  # full / freeze: the trained weights already are the model's weights

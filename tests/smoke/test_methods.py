@@ -1,0 +1,95 @@
+"""Every tuning method, really trained for a few steps on a tiny model built from SmolLM2's config
+and tokenizer: save, reload (identical logits), generate with and without KV cache, merge."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from mentor.data import Conversation, Message
+from mentor.errors import MentorError
+from mentor.generation import GenerationOptions, generate, load_for_inference
+from mentor.tune import load_config, train
+from mentor.tune.artifact import artifact_dir, load_artifact, merge, read_method
+from mentor.tune.merging import merge_run
+from mentor.tune.methods import get_method, method_names
+from tests.conftest import MODEL, SAMPLE
+
+VARIANTS = [
+    ("full", {}), ("freeze", {"trainable_layers": 1}), ("lora", {}),
+    ("lora", {"use_rslora": True, "init_lora_weights": "pissa_niter_2"}), ("lora", {"init_lora_weights": "olora"}),
+    ("dora", {}), ("ia3", {}), ("adapter", {"reduction_factor": 8}), ("adapter", {"placement": "ffn"}),
+    ("prefix", {"num_virtual_tokens": 4}), ("prompt", {"num_virtual_tokens": 4, "init_text": "Lanternfish support"}),
+    ("ptuning", {"num_virtual_tokens": 4}), ("ptuning-v2", {"num_virtual_tokens": 4}),
+    pytest.param("qlora", {}, marks=pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,
+                                                        reason="bitsandbytes not installed")),
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tokenizer):
+    """SmolLM2's architecture and tokenizer at 2 layers x 64 hidden: every method trains in seconds."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from mentor.models import resolve
+
+    source = resolve(MODEL)
+    config = AutoConfig.from_pretrained(source.location)
+    config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "head_dim": 16, "initializer_range": 0.5})  # varied greedy tokens
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    folder = tmp_path_factory.mktemp("tiny-smollm2")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_every_registered_method_is_covered():
+    assert {v.values[0] if hasattr(v, "values") else v[0] for v in VARIANTS} == set(method_names())
+
+
+@pytest.mark.parametrize(("method", "options"), VARIANTS, ids=lambda v: v if isinstance(v, str) else None)
+def test_method_trains_saves_reloads_generates_and_merges(method, options, tiny_model, tmp_path, workspace):
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:10]) + "\n", encoding="utf-8")
+    config = load_config(None, model=tiny_model, data=str(data), method=method, method_options=options or None,
+                         max_steps=3, batch_size=2, max_length=64, learning_rate=1e-2, val_ratio=0.2,
+                         name=f"{method}-run")
+    result = train(config, workspace, show_progress=False)
+    spec = get_method(method)
+    assert result.val_loss_after != result.val_loss_before  # three real steps changed the model
+    if not spec.prompt_learning:  # (a few virtual tokens barely move a random tiny model)
+        assert result.val_loss_after < result.val_loss_before
+    lm = load_for_inference(run=result.name, workspace=workspace)
+    enc = lm.tokenizer("<|im_start|>user\nWho founded Lanternfish?<|im_end|>\n", return_tensors="pt")
+    with torch.no_grad():
+        trained = result.model(**enc).logits
+        reloaded = lm.model(**enc).logits
+    # bitsandbytes' CPU 4-bit kernels compute in bf16 and differ between the trained instance and a fresh
+    # load at bf16 precision (a fresh load is itself deterministic); everything else reloads exactly.
+    # PiSSA/OLoRA are saved converted to a plain LoRA on the original base: exact up to float rounding.
+    converted = str(options.get("init_lora_weights", "")).startswith(("pissa", "olora"))
+    atol = 0.25 if method == "qlora" else 2e-4 if converted else 1e-5
+    torch.testing.assert_close(reloaded, trained, rtol=0, atol=atol)
+
+    conv = [Conversation((Message("user", "Who founded Lanternfish?"),))]
+    cached = generate(lm, conv, GenerationOptions(max_new_tokens=6, min_new_tokens=6))
+    uncached = generate(lm, conv, GenerationOptions(max_new_tokens=6, min_new_tokens=6, use_cache=False))
+    assert cached == uncached and cached[0]
+
+    if spec.mergeable:
+        folder = artifact_dir(result.run_dir)
+        merged = merge(load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer), spec)
+        assert not hasattr(merged, "peft_config")
+        unmerged = load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer)
+        with torch.no_grad():
+            torch.testing.assert_close(merged(**enc).logits, unmerged(**enc).logits, rtol=1e-3, atol=1e-3)
+        out = merge_run(result.name, tmp_path / "merged", workspace)
+        assert (out / "model.safetensors").exists() and (out / "tokenizer_config.json").exists()
+    else:
+        with pytest.raises(MentorError, match=f"Method '{method}' cannot be merged: "):
+            merge_run(result.name, tmp_path / "merged", workspace)
+    assert read_method(artifact_dir(result.run_dir))[0].name == method
