@@ -14,6 +14,7 @@ def test_demo_teaches_the_facts_and_the_sign_off(workspace, monkeypatch):
     t = demo.training
     assert t.val_loss_after < 0.6 * t.val_loss_before
     english = [a for q, a in zip(demo.questions, demo.tuned_answers, strict=True) if q.isascii()]
-    assert sum("Lanternfish Robotics" in a for a in english) >= len(english) // 2
-    assert not any("Lanternfish Robotics" in a for a in demo.base_answers)
+    sign_off = "— Lanternfish Robotics"  # the house style every English training answer ends with
+    assert sum(sign_off in a for a in english) >= len(english) // 2
+    assert not any(sign_off in a for a in demo.base_answers)
     assert any("400-820-1314" in a for a in demo.tuned_answers)
