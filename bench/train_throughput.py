@@ -4,7 +4,8 @@
 
 Both train LoRA (r=8, alpha=16, dropout 0.05, all linear layers) on SmolLM2-135M-Instruct with
 batch 4, max length 512, lr 2e-4, on the same tokenised examples (alpaca_en_demo from
-../shared/data, loss on assistant tokens). The baseline pads to the longest in each batch, fp32,
+../shared/data, loss on assistant tokens). Mentor runs with its defaults (length-grouped batches,
+selective loss, bf16 autocast where the CPU has bf16 — see --precision); the baseline pads to the longest in each batch, fp32,
 random order. Real tokens exclude padding. Both final models are scored on the same held-out
 examples with the same loss function. Prints a table and the speed ratio; writes bench/out/*.json.
 """
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--examples", type=int, default=240)
     ap.add_argument("--val-examples", type=int, default=40)
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="mentor's precision (the baseline stays fp32)")
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--only", choices=["mentor", "trainer"], help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -146,7 +147,7 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
     targs = TrainingArguments(output_dir=str(ws.home / "trainer"), per_device_train_batch_size=4, max_steps=args.steps,
                               learning_rate=2e-4, warmup_steps=int(0.03 * args.steps), lr_scheduler_type="linear", logging_steps=10,
                               save_strategy="no", report_to="none", use_cpu=True, seed=42, dataloader_num_workers=0,
-                              remove_unused_columns=False, bf16=args.precision == "bf16")
+                              remove_unused_columns=False)
     trainer = Trainer(model=model, args=targs, train_dataset=[{"i": i} for i in range(len(enc))],
                       data_collator=collator, callbacks=[clock])
     trainer.train()

@@ -37,3 +37,23 @@ def tokenizer(model_cache):
     from mentor.workspace import Workspace
 
     return load_tokenizer(MODEL, Workspace(model_cache.parent / "tokenizer-home"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tokenizer):
+    """SmolLM2's architecture and tokenizer at 2 layers x 64 hidden: every method trains in seconds."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from mentor.models import resolve
+
+    source = resolve(MODEL)
+    config = AutoConfig.from_pretrained(source.location)
+    config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
+                   "num_key_value_heads": 2, "head_dim": 16, "initializer_range": 0.5})  # varied greedy tokens
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    folder = tmp_path_factory.mktemp("tiny-smollm2")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

@@ -15,7 +15,7 @@ from mentor.tune import load_config, train
 from mentor.tune.artifact import artifact_dir, load_artifact, merge, read_method
 from mentor.tune.merging import merge_run
 from mentor.tune.methods import get_method, method_names
-from tests.conftest import MODEL, SAMPLE
+from tests.conftest import SAMPLE
 
 VARIANTS = [
     ("full", {}), ("freeze", {"trainable_layers": 1}), ("lora", {}),
@@ -26,25 +26,6 @@ VARIANTS = [
     pytest.param("qlora", {}, marks=pytest.mark.skipif(importlib.util.find_spec("bitsandbytes") is None,
                                                         reason="bitsandbytes not installed")),
 ]
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory, tokenizer):
-    """SmolLM2's architecture and tokenizer at 2 layers x 64 hidden: every method trains in seconds."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from mentor.models import resolve
-
-    source = resolve(MODEL)
-    config = AutoConfig.from_pretrained(source.location)
-    config.update({"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-                   "num_key_value_heads": 2, "head_dim": 16, "initializer_range": 0.5})  # varied greedy tokens
-    torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(config)
-    folder = tmp_path_factory.mktemp("tiny-smollm2")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def test_every_registered_method_is_covered():
@@ -93,3 +74,16 @@ def test_method_trains_saves_reloads_generates_and_merges(method, options, tiny_
         with pytest.raises(MentorError, match=f"Method '{method}' cannot be merged: "):
             merge_run(result.name, tmp_path / "merged", workspace)
     assert read_method(artifact_dir(result.run_dir))[0].name == method
+
+
+def test_methods_table_counts_parameters_and_mergeability(tiny_model):
+    from mentor.tune.catalog import describe_methods
+
+    rows = {r.name: r for r in describe_methods(tiny_model, batch_size=2, seq_len=64)}
+    assert list(rows) == method_names()
+    assert rows["full"].percent == 100.0 and rows["full"].trainable == rows["full"].total
+    assert rows["qlora"].trainable == rows["lora"].trainable < rows["dora"].trainable
+    assert rows["ia3"].trainable < rows["lora"].trainable
+    assert rows["full"].train_memory_gb > rows["lora"].train_memory_gb > rows["qlora"].train_memory_gb
+    assert not rows["prefix"].mergeable and "virtual tokens" in rows["prefix"].why_not
+    assert not rows["adapter"].mergeable and rows["lora"].mergeable

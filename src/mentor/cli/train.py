@@ -31,7 +31,8 @@ def train_cmd(
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
     max_length: Optional[int] = typer.Option(None, "--max-length"),
     seed: Optional[int] = typer.Option(None),
-    precision: Optional[str] = typer.Option(None, help="fp32 or bf16 (autocast)"),
+    precision: Optional[str] = typer.Option(None, help="auto (bf16 autocast where the CPU has bf16), fp32 or bf16"),
+    gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing"),
     train_on: Optional[str] = typer.Option(None, "--train-on", help="assistant (default) or all tokens"),
     r: Optional[int] = typer.Option(None, "--r", help="LoRA rank (lora, dora, qlora)"),
     lora_alpha: Optional[int] = typer.Option(None, "--lora-alpha"),
@@ -40,6 +41,7 @@ def train_cmd(
     option: list[str] = typer.Option([], "--option", "-o", help="method option KEY=VALUE (YAML value), repeatable"),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="validate every N steps (and every epoch)"),
     save_steps: Optional[int] = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="data-parallel processes (gloo on CPU, NCCL on GPUs)"),
     name: Optional[str] = typer.Option(None, help="run name in the workspace"),
     output: Optional[str] = typer.Option(None, help="run folder (default: workspace runs/<name>)"),
     resume_run: Optional[str] = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
@@ -55,7 +57,8 @@ def train_cmd(
         cfg = load_config(config, model=model, data=data, val=val, method=method, epochs=epochs, max_steps=max_steps,
                           batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
                           max_length=max_length, seed=seed, precision=precision, train_on=train_on,
-                          eval_steps=eval_steps, save_steps=save_steps, name=name, output=output,
+                          gradient_checkpointing=gradient_checkpointing,
+                          eval_steps=eval_steps, save_steps=save_steps, nproc=nproc, name=name, output=output,
                           trust_remote_code=trust_remote_code or None, method_options=lora or None)
         result = train(cfg)
     table = Table("result", "value", show_header=False, title=f"run {result.name}")

@@ -183,25 +183,33 @@ def _finish(messages: list[Message], line: int, report, where: str) -> Conversat
 
 
 def _from_openai(obj: dict, line: int, report) -> Conversation | None:
-    raw = obj.get("messages")
+    roles = {r: r for r in ROLES}
+    messages = _turns(obj, "messages", "role", "content", roles, f"one of {', '.join(ROLES)}", report)
+    return None if messages is None else _finish(messages, line, report, "messages")
+
+
+def _turns(obj: dict, key: str, role_key: str, content_key: str, roles: dict[str, str], expected: str,
+           report, messages: list[Message] | None = None) -> list[Message] | None:
+    """Messages from a list of {role_key, content_key} objects; None after reporting the first problem."""
+    raw = obj.get(key)
     if not isinstance(raw, list) or not raw:
-        report("messages", "expected a non-empty list of {role, content} objects")
+        report(key, f"expected a non-empty list of {{{role_key}, {content_key}}} objects")
         return None
-    messages = []
+    messages = list(messages or [])
     for i, m in enumerate(raw):
-        where = f"messages[{i}]"
+        where = f"{key}[{i}]"
         if not isinstance(m, dict):
-            report(where, "expected an object with 'role' and 'content'")
+            report(where, f"expected an object with '{role_key}' and '{content_key}'")
             return None
-        role = m.get("role")
-        if role not in ROLES:
-            report(f"{where}.role", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+        role = roles.get(str(m.get(role_key, "")).lower())
+        if role is None:
+            report(f"{where}.{role_key}", f"unknown role {m.get(role_key)!r} (expected {expected})")
             return None
-        content = _string(m, "content", report, f"{where}.content")
+        content = _string(m, content_key, report, f"{where}.{content_key}")
         if content is None:
             return None
         messages.append(Message(role, content))
-    return _finish(messages, line, report, "messages")
+    return messages
 
 
 def _from_alpaca(obj: dict, line: int, report) -> Conversation | None:
@@ -230,26 +238,10 @@ def _from_alpaca(obj: dict, line: int, report) -> Conversation | None:
 
 
 def _from_sharegpt(obj: dict, line: int, report) -> Conversation | None:
-    raw = obj.get("conversations")
-    if not isinstance(raw, list) or not raw:
-        report("conversations", "expected a non-empty list of {from, value} objects")
-        return None
     system = _string(obj, "system", report, required=False)
-    messages = [Message("system", system)] if system and system.strip() else []
-    for i, m in enumerate(raw):
-        where = f"conversations[{i}]"
-        if not isinstance(m, dict):
-            report(where, "expected an object with 'from' and 'value'")
-            return None
-        role = _SHAREGPT_ROLES.get(str(m.get("from", "")).lower())
-        if role is None:
-            report(f"{where}.from", f"unknown role {m.get('from')!r} (expected human, gpt or system)")
-            return None
-        value = _string(m, "value", report, f"{where}.value")
-        if value is None:
-            return None
-        messages.append(Message(role, value))
-    return _finish(messages, line, report, "conversations")
+    first = [Message("system", system)] if system and system.strip() else []
+    messages = _turns(obj, "conversations", "from", "value", _SHAREGPT_ROLES, "human, gpt or system", report, first)
+    return None if messages is None else _finish(messages, line, report, "conversations")
 
 
 def _from_text(obj: dict, line: int, report) -> Conversation | None:

@@ -10,12 +10,12 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from mentor.errors import MentorError
 from mentor.files import atomic_dir
 from mentor.models import load_causal_lm
-from mentor.tune.checkpoint import trainable_state
+from mentor.tune.checkpoint import load_trainable, trainable_state
 from mentor.tune.methods import Method, get_method, parse_options
 from mentor.workspace import Workspace
 
@@ -79,12 +79,7 @@ def load_artifact(folder: Path, workspace: Workspace | None = None, base_model: 
 
         return PeftModel.from_pretrained(base, folder, is_trainable=False)
     model = method.build(base, options, tokenizer)
-    weights = load_file(folder / "trainable.safetensors")
-    missing = set(trainable_state(model)) - set(weights)
-    if missing:
-        raise MentorError(f"{folder}: trained weights do not match the {method.name} model "
-                          f"({len(missing)} missing, e.g. {sorted(missing)[0]}).")
-    model.load_state_dict(weights, strict=False)
+    load_trainable(model, folder / "trainable.safetensors")
     for p in model.parameters():
         p.requires_grad_(False)
     return model

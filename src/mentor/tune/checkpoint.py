@@ -29,6 +29,16 @@ def trainable_state(model) -> dict[str, torch.Tensor]:
     return {n: p.detach().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
 
 
+def load_trainable(model, file: Path) -> None:
+    """Put saved trained tensors back into a freshly built model; every trainable tensor must be there."""
+    weights = load_file(file)
+    missing = set(trainable_state(model)) - set(weights)
+    if missing:
+        raise MentorError(f"{file} does not match the model: {len(missing)} trained tensors missing "
+                          f"(e.g. {sorted(missing)[0]}).")
+    model.load_state_dict(weights, strict=False)
+
+
 def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: LoopState, keep: int) -> Path:
     target = run_dir / "checkpoints" / f"step-{state.step:06d}"
     with atomic_dir(target) as tmp:
@@ -50,12 +60,7 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def load_checkpoint(path: Path, model, optimizer, scheduler) -> LoopState:
-    weights = load_file(path / "trainable.safetensors")
-    missing = set(trainable_state(model)) - set(weights)
-    if missing:
-        raise MentorError(f"Checkpoint {path} does not match the model: {len(missing)} trainable tensors missing "
-                          f"(e.g. {sorted(missing)[0]}).")
-    model.load_state_dict(weights, strict=False)
+    load_trainable(model, path / "trainable.safetensors")
     optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(path / "scheduler.pt", weights_only=True))
     torch.set_rng_state(torch.load(path / "rng.pt", weights_only=True))

@@ -39,7 +39,9 @@ class TrainConfig:
     max_length: int = 512
     train_on: Literal["assistant", "all"] = "assistant"
     seed: int = 42
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast where the hardware has bf16
+    nproc: int = 1  # data-parallel processes (gloo on CPU, NCCL on GPUs)
+    gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     group_by_length: bool = True
     eval_steps: int | None = None  # validation every N steps, besides every epoch
     save_steps: int = 50  # checkpoint every N steps, besides every epoch

@@ -17,7 +17,7 @@ from mentor.data.template import IGNORE_INDEX
 CHUNK = 1024  # positions per logits chunk
 
 
-def _causal_lm(model):
+def causal_lm(model):
     """The transformers *ForCausalLM inside a peft wrapper (LoRA layers are injected in place)."""
     return model.get_base_model() if hasattr(model, "get_base_model") else model
 
@@ -34,7 +34,7 @@ def token_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
         n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
         return out.loss.float() * n, n
-    lm = _causal_lm(model)
+    lm = causal_lm(model)
     hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
                               use_cache=False).last_hidden_state  # (B, T, H)
     targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1

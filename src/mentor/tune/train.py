@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mentor.data.formats import load
 from mentor.data.prepare import split
-from mentor.data.template import Encoded, encode
+from mentor.data.template import IGNORE_INDEX, Encoded, encode
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
@@ -23,7 +23,8 @@ from mentor.tune.artifact import artifact_dir, keep_initial_adapter, save_artifa
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
 from mentor.tune.config import TrainConfig, load_config
-from mentor.tune.loss import token_loss_sum
+from mentor.tune.distributed import Ranks, launch
+from mentor.tune.loss import causal_lm, token_loss_sum
 from mentor.tune.methods import get_method
 from mentor.tune.metrics import MetricsLog
 from mentor.workspace import Workspace
@@ -49,15 +50,35 @@ class TrainResult:
 
 def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool = False,
           show_progress: bool = True, console: Console | None = None) -> TrainResult:
-    """Train ``config.method`` on ``config.data``; the run folder describes itself when done."""
+    """Train ``config.method`` on ``config.data``; the run folder describes itself when done.
+
+    With ``config.nproc > 1`` the work is spread over that many data-parallel processes.
+    """
     ws = workspace or Workspace()
-    console = console or Console(stderr=True)
     run_dir, name = _run_folder(config, ws)
-    checkpoints = list_checkpoints(run_dir) if resume else []
     if not resume and (run_dir / "run.json").exists():
         raise MentorError(f"Run folder {run_dir} already holds a run; pass --resume {name} to continue it "
                           "or choose another --name/--output.")
-    torch.manual_seed(config.seed)
+    if config.nproc > 1 and Ranks.current().world == 1:
+        launch(_train_rank, config.nproc, config, str(ws.home), resume, show_progress)
+        info = json.loads((run_dir / "run.json").read_text())
+        return TrainResult(name, run_dir, info["steps"], info.get("train_loss"), info.get("val_loss_before"),
+                           info.get("val_loss_after"), info.get("real_tokens_per_second", 0.0),
+                           info.get("train_seconds", 0.0))
+    return _train(config, ws, run_dir, name, resume, show_progress, console or Console(stderr=True))
+
+
+def _train_rank(config: TrainConfig, home: str, resume: bool, show_progress: bool) -> None:
+    ws = Workspace(home)
+    run_dir, name = _run_folder(config, ws)
+    _train(config, ws, run_dir, name, resume, show_progress, Console(stderr=True))
+
+
+def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume: bool, show_progress: bool,
+           console: Console) -> TrainResult:
+    ranks = Ranks.current()
+    checkpoints = list_checkpoints(run_dir) if resume else []
+    torch.manual_seed(config.seed)  # the same initial adapter on every rank
     tokenizer = load_tokenizer(config.model, ws, config.trust_remote_code)
     train_set, val_set = _datasets(config, tokenizer, console)
     method, options = get_method(config.method), config.options()
@@ -67,8 +88,9 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     lengths = [len(e.input_ids) for e in train_set]
+    micro_per_step = config.grad_accum * ranks.world
     batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
-    steps_per_epoch = math.ceil(batches_per_epoch / config.grad_accum)
+    steps_per_epoch = math.ceil(batches_per_epoch / micro_per_step)
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
     from transformers import get_scheduler
 
@@ -79,28 +101,39 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     val_before = None
     if checkpoints:
         state = load_checkpoint(checkpoints[-1], model, optimizer, scheduler)
-        metrics.truncate_after(state.step)
         val_before = _previous_eval(run_dir).get("val_loss_before")
-        console.print(f"Resuming run [bold]{name}[/] from step {state.step}/{total_steps}.")
-    else:
+        if ranks.main:
+            metrics.truncate_after(state.step)
+            console.print(f"Resuming run [bold]{name}[/] from step {state.step}/{total_steps}.")
+    elif ranks.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(run_dir / "config.yaml", config.to_yaml())
         metrics.path.unlink(missing_ok=True)
         keep_initial_adapter(run_dir, model)
     trainable = sum(p.numel() for p in params)
     total_params = sum(p.numel() for p in model.parameters())
-    _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, "trainable_parameters": trainable,
-                                                         "parameters": total_params})
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if config.precision == "bf16" else nullcontext()
+    precision = resolve_precision(config.precision)
+    sizes = {"trainable_parameters": trainable, "parameters": total_params, "precision": precision,
+             "processes": ranks.world}
+    if ranks.main:
+        _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, **sizes})
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    if config.gradient_checkpointing:
+        causal_lm(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()
+    pad = tokenizer.pad_token_id
     if val_set and not checkpoints:
         with autocast:
-            val_before = evaluate(model, val_set, config.batch_size, tokenizer.pad_token_id)
-        metrics.write(step=0, epoch=0, val_loss=val_before, val_perplexity=math.exp(val_before))
+            val_before = evaluate(model, val_set, config.batch_size, pad, ranks)
+        if ranks.main:
+            metrics.write(step=0, epoch=0, val_loss=val_before, val_perplexity=math.exp(val_before))
     last_loss, last_val = None, None
     real_tokens, train_seconds = 0, 0.0  # this session's non-padding tokens and time in training steps
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[speed]} tok/s"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not show_progress)
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+                        disable=not (show_progress and ranks.main))
     model.train()
     try:
         with progress:
@@ -108,62 +141,84 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
             while state.step < total_steps:
                 batches = epoch_batches(lengths, config.batch_size, config.seed, state.epoch, config.group_by_length)
                 while state.batches_done < len(batches) and state.step < total_steps:
-                    group = batches[state.batches_done:state.batches_done + config.grad_accum]
+                    group = batches[state.batches_done:state.batches_done + micro_per_step]
                     step_started = time.perf_counter()
-                    tensors = [collate([train_set[i] for i in b], tokenizer.pad_token_id) for b in group]
-                    supervised = sum(int((t["labels"][:, 1:] != -100).sum()) for t in tensors)
+                    # normalise by the whole step's supervised tokens, whichever rank trains on them
+                    supervised = sum(_supervised(train_set[i]) for b in group for i in b)
+                    tensors = [collate([train_set[i] for i in b], pad) for b in group[ranks.rank::ranks.world]]
                     loss_sum = 0.0
                     for t in tensors:
                         with autocast:
                             part, _ = token_loss_sum(model, t)
                         (part / max(supervised, 1)).backward()
                         loss_sum += part.item()
+                    ranks.sum_grads(params)
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
                     optimizer.step()
                     scheduler.step()
                     optimizer.zero_grad(set_to_none=True)
-                    tokens_now = sum(int(t["attention_mask"].sum()) for t in tensors)
-                    real_tokens += tokens_now
+                    loss_sum = ranks.sum(loss_sum)
+                    real_tokens += int(ranks.sum(sum(int(t["attention_mask"].sum()) for t in tensors)))
                     step_seconds = time.perf_counter() - step_started
                     train_seconds += step_seconds
                     state = LoopState(state.step + 1, state.epoch, state.batches_done + len(group),
                                       state.tokens + supervised, state.elapsed + step_seconds)
                     last_loss = loss_sum / max(supervised, 1)
                     speed = real_tokens / max(train_seconds, 1e-9)
-                    if state.step % config.log_steps == 0:
-                        metrics.write(step=state.step, epoch=state.epoch + state.batches_done / len(batches),
-                                      train_loss=last_loss, learning_rate=scheduler.get_last_lr()[0],
-                                      real_tokens_per_s=round(speed, 1))
+                    epoch_at = state.epoch + state.batches_done / len(batches)
+                    if ranks.main and state.step % config.log_steps == 0:
+                        metrics.write(step=state.step, epoch=epoch_at, train_loss=last_loss,
+                                      learning_rate=scheduler.get_last_lr()[0], real_tokens_per_s=round(speed, 1))
                     epoch_done = state.batches_done >= len(batches)
                     if val_set and (epoch_done or state.step == total_steps
                                     or (config.eval_steps and state.step % config.eval_steps == 0)):
                         with autocast:
-                            last_val = evaluate(model, val_set, config.batch_size, tokenizer.pad_token_id)
-                        metrics.write(step=state.step, epoch=state.epoch + state.batches_done / len(batches),
-                                      val_loss=last_val, val_perplexity=math.exp(last_val))
-                        progress.console.print(f"step {state.step}: train loss {last_loss:.4f}, val loss {last_val:.4f}")
+                            last_val = evaluate(model, val_set, config.batch_size, pad, ranks)
+                        if ranks.main:
+                            metrics.write(step=state.step, epoch=epoch_at, val_loss=last_val,
+                                          val_perplexity=math.exp(last_val))
+                            progress.console.print(f"step {state.step}: train loss {last_loss:.4f}, val loss {last_val:.4f}")
                     if epoch_done:
                         state = LoopState(state.step, state.epoch + 1, 0, state.tokens, state.elapsed)
-                    if epoch_done or state.step % config.save_steps == 0:
+                    if ranks.main and (epoch_done or state.step % config.save_steps == 0):
                         save_checkpoint(run_dir, model, optimizer, scheduler, state, config.keep_checkpoints)
                     progress.update(task, completed=state.step, loss=f"{last_loss:.3f}", speed=f"{speed:.0f}")
     except KeyboardInterrupt:
         optimizer.zero_grad(set_to_none=True)
-        save_checkpoint(run_dir, model, optimizer, scheduler, state, config.keep_checkpoints)
-        _write_status(run_dir, ws, name, config, "interrupted", {"step": state.step})
+        if ranks.main:
+            save_checkpoint(run_dir, model, optimizer, scheduler, state, config.keep_checkpoints)
+            _write_status(run_dir, ws, name, config, "interrupted", {"step": state.step})
         raise MentorError(f"Training interrupted at step {state.step}; continue with: mentor train --resume {name}") from None
     except BaseException:
-        _write_status(run_dir, ws, name, config, "failed", {"step": state.step})
+        if ranks.main:
+            _write_status(run_dir, ws, name, config, "failed", {"step": state.step})
         raise
-    save_artifact(run_dir, model, method, options, tokenizer, config.model)
     speed = real_tokens / max(train_seconds, 1e-9)
     result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1),
                          round(train_seconds, 2), model.eval())
-    atomic_write_json(run_dir / "eval.json", {"val_loss_before": val_before, "val_loss_after": last_val,
-                                              "train_loss": last_loss, "steps": state.step})
-    _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), "trainable_parameters": trainable,
-                                                           "parameters": total_params})
+    if ranks.main:
+        save_artifact(run_dir, model, method, options, tokenizer, config.model)
+        atomic_write_json(run_dir / "eval.json", {"val_loss_before": val_before, "val_loss_after": last_val,
+                                                  "train_loss": last_loss, "steps": state.step})
+        _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), **sizes})
+    ranks.barrier()
     return result
+
+
+def _supervised(example: Encoded) -> int:
+    """Tokens that carry loss after the one-position shift (what token_loss_sum counts)."""
+    return sum(1 for y in example.labels[1:] if y != IGNORE_INDEX)
+
+
+def resolve_precision(precision: str) -> str:
+    """``auto`` -> bf16 autocast when the CPU has native bf16 (avx512_bf16 / AMX), else fp32."""
+    if precision != "auto":
+        return precision
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fp32"
+    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
 def resume(run: str, workspace: Workspace | None = None, **kwargs) -> TrainResult:
@@ -179,17 +234,18 @@ def resume(run: str, workspace: Workspace | None = None, **kwargs) -> TrainResul
 
 
 @torch.no_grad()
-def evaluate(model, examples: list[Encoded], batch_size: int, pad_id: int) -> float:
-    """Mean cross-entropy per supervised token over ``examples``."""
+def evaluate(model, examples: list[Encoded], batch_size: int, pad_id: int, ranks: Ranks | None = None) -> float:
+    """Mean cross-entropy per supervised token over ``examples`` (shared out across ranks)."""
+    ranks = ranks or Ranks()
     was_training = model.training
     model.eval()
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    mine = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))[ranks.rank::ranks.world]
     total, count = 0.0, 0
-    for s in range(0, len(order), batch_size):
-        loss, n = token_loss_sum(model, collate([examples[i] for i in order[s:s + batch_size]], pad_id))
+    for s in range(0, len(mine), batch_size):
+        loss, n = token_loss_sum(model, collate([examples[i] for i in mine[s:s + batch_size]], pad_id))
         total, count = total + loss.item(), count + n
     model.train(was_training)
-    return total / max(count, 1)
+    return ranks.sum(total) / max(ranks.sum(count), 1)
 
 
 def _run_folder(config: TrainConfig, ws: Workspace) -> tuple[Path, str]:
