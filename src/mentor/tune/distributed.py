@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from mentor.errors import MentorError
+
 
 @dataclass(frozen=True)
 class Ranks:
@@ -58,7 +60,11 @@ def launch(fn, nproc: int, *args) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    mp.spawn(_worker, args=(nproc, port, fn, args), nprocs=nproc, join=True)
+    try:
+        mp.spawn(_worker, args=(nproc, port, fn, args), nprocs=nproc, join=True)
+    except mp.ProcessRaisedException as e:  # the worker's traceback ends with the error itself
+        last = str(e).strip().splitlines()[-1]
+        raise MentorError(f"A training process failed: {last.split(': ', 1)[-1]}") from None
 
 
 def _worker(rank: int, world: int, port: int, fn, args) -> None:

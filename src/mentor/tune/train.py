@@ -6,7 +6,7 @@ import json
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -60,6 +60,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
         raise MentorError(f"Run folder {run_dir} already holds a run; pass --resume {name} to continue it "
                           "or choose another --name/--output.")
     if config.nproc > 1 and Ranks.current().world == 1:
+        config = replace(config, name=name, output=str(run_dir))  # every rank writes to the same run
         launch(_train_rank, config.nproc, config, str(ws.home), resume, show_progress)
         info = json.loads((run_dir / "run.json").read_text())
         return TrainResult(name, run_dir, info["steps"], info.get("train_loss"), info.get("val_loss_before"),
