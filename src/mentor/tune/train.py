@@ -112,7 +112,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         metrics.path.unlink(missing_ok=True)
         keep_initial_adapter(run_dir, model)
     trainable = sum(p.numel() for p in params)
-    total_params = sum(p.numel() for p in model.parameters())
+    total_params = sum(_parameter_count(p) for p in model.parameters())
     precision = resolve_precision(config.precision)
     sizes = {"trainable_parameters": trainable, "parameters": total_params, "precision": precision,
              "processes": ranks.world}
@@ -204,6 +204,12 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), **sizes})
     ranks.barrier()
     return result
+
+
+def _parameter_count(p: torch.nn.Parameter) -> int:
+    """Logical size: a bitsandbytes 4-bit parameter stores two weights per byte element."""
+    state = getattr(p, "quant_state", None)
+    return math.prod(state.shape) if state is not None and hasattr(state, "shape") else p.numel()
 
 
 def _supervised(example: Encoded) -> int:
