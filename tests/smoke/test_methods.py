@@ -87,3 +87,21 @@ def test_methods_table_counts_parameters_and_mergeability(tiny_model):
     assert rows["full"].train_memory_gb > rows["lora"].train_memory_gb > rows["qlora"].train_memory_gb
     assert not rows["prefix"].mergeable and "virtual tokens" in rows["prefix"].why_not
     assert not rows["adapter"].mergeable and rows["lora"].mergeable
+
+
+def test_ptuning_v2_prefix_from_text_equals_the_text_in_front(tiny_model, tokenizer):
+    from mentor.models import load_causal_lm
+    from mentor.tune.methods import parse_options
+
+    text = "Lanternfish support answers briefly."
+    n = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    base = load_causal_lm(tiny_model).eval()
+    spec = get_method("ptuning-v2")
+    tuned = spec.build(load_causal_lm(tiny_model), parse_options(spec, {"num_virtual_tokens": n, "init_text": text}),
+                       tokenizer).eval()
+    prompt = tokenizer("Who founded Lanternfish?", return_tensors="pt", add_special_tokens=False)["input_ids"]
+    full = torch.cat([tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"], prompt], dim=1)
+    with torch.no_grad():
+        expected = base(input_ids=full).logits[:, n:]
+        got = tuned(input_ids=prompt, attention_mask=torch.ones_like(prompt)).logits
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
