@@ -36,9 +36,10 @@ def test_every_registered_method_is_covered():
 def test_method_trains_saves_reloads_generates_and_merges(method, options, tiny_model, tmp_path, workspace):
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:10]) + "\n", encoding="utf-8")
-    config = load_config(None, model=tiny_model, data=str(data), method=method, method_options=options or None,
-                         max_steps=3, batch_size=2, max_length=64, learning_rate=1e-2, val_ratio=0.2,
-                         name=f"{method}-run")
+    # validation = the training examples: three real steps must lower their loss (fp32: no bf16 noise)
+    config = load_config(None, model=tiny_model, data=str(data), val=str(data), method=method,
+                         method_options=options or None, max_steps=3, batch_size=2, max_length=64,
+                         learning_rate=1e-2, precision="fp32", name=f"{method}-run")
     result = train(config, workspace, show_progress=False)
     spec = get_method(method)
     assert result.val_loss_after != result.val_loss_before  # three real steps changed the model
