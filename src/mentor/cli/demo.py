@@ -24,7 +24,8 @@ def demo_cmd(
     console = Console()
     demo = run_demo(config, heldout)
     t = demo.training
-    losses = Table("", "before", "after", title=f"Validation (run {t.name}, {t.steps} steps, {t.real_tokens_per_second:.0f} real tok/s)")
+    console.print(f"[bold]run {t.name}[/]: {t.steps} steps, {t.real_tokens_per_second:.0f} real tokens/s")
+    losses = Table("validation", "before", "after")
     if t.val_loss_before is not None and t.val_loss_after is not None:
         losses.add_row("loss", f"{t.val_loss_before:.4f}", f"{t.val_loss_after:.4f}")
         losses.add_row("perplexity", f"{math.exp(t.val_loss_before):.2f}", f"{math.exp(t.val_loss_after):.2f}")
