@@ -93,6 +93,10 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     batches_per_epoch = math.ceil(len(train_set) / config.batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / micro_per_step)
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * steps_per_epoch))
+    # Normalise every step by the epoch's mean supervised tokens per step, not by the step's own count:
+    # with length-grouped batches the latter would give each token of a short-example step more weight
+    # than a token of a long-example step. This way every token weighs the same, as in one big batch.
+    tokens_per_step = sum(_supervised(e) for e in train_set) / steps_per_epoch
     from transformers import get_scheduler
 
     scheduler = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=int(config.warmup_ratio * total_steps),
@@ -144,14 +148,13 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
                 while state.batches_done < len(batches) and state.step < total_steps:
                     group = batches[state.batches_done:state.batches_done + micro_per_step]
                     step_started = time.perf_counter()
-                    # normalise by the whole step's supervised tokens, whichever rank trains on them
                     supervised = sum(_supervised(train_set[i]) for b in group for i in b)
                     tensors = [collate([train_set[i] for i in b], pad) for b in group[ranks.rank::ranks.world]]
                     loss_sum = 0.0
                     for t in tensors:
                         with autocast:
                             part, _ = token_loss_sum(model, t)
-                        (part / max(supervised, 1)).backward()
+                        (part / tokens_per_step).backward()
                         loss_sum += part.item()
                     ranks.sum_grads(params)
                     torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
