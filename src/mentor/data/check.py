@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.data.formats import LoadResult, Problem, load
-from mentor.data.template import encode
+from mentor.data.template import Encoded, encode
 
 # Measured on this project's 2-core reference machine (bench/train_throughput.py): LoRA on
 # SmolLM2-135M trains about 140 real tokens/s with mentor's defaults (bf16 autocast). Throughput
@@ -75,7 +75,7 @@ def check(path: str | Path, tokenizer=None, max_length: int = 1024, fmt: str | N
             continue
         enc = encode(ex, tokenizer, max_length=10**9, train_on=train_on)
         report.lengths.append(len(enc.input_ids))
-        kept = encode(ex, tokenizer, max_length=max_length, train_on=train_on) if enc.truncated or len(enc.input_ids) > max_length else enc
+        kept = Encoded(enc.input_ids[:max_length], enc.labels[:max_length])  # what training keeps
         report.trained_tokens += kept.trained_tokens
         if len(enc.input_ids) > max_length:
             if kept.trained_tokens == 0:

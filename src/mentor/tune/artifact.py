@@ -72,7 +72,7 @@ def load_artifact(folder: Path, workspace: Workspace | None = None, base_model: 
     method, options, saved_base = read_method(folder)
     if method.storage == "full":
         return load_causal_lm(str(folder), workspace, trust_remote_code=trust_remote_code)
-    extra = method.load_kwargs(options) if method.load_kwargs and not dequantize else {}
+    extra = {} if dequantize else method.load_kwargs(options)
     base = load_causal_lm(base_model or saved_base, workspace, trust_remote_code=trust_remote_code, **extra)
     if method.storage == "peft":
         from peft import PeftModel

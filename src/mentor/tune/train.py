@@ -83,7 +83,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     tokenizer = load_tokenizer(config.model, ws, config.trust_remote_code)
     train_set, val_set = _datasets(config, tokenizer, console)
     method, options = get_method(config.method), config.options()
-    extra = method.load_kwargs(options) if method.load_kwargs else {}
+    extra = method.load_kwargs(options)
     model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code, **extra),
                          options, tokenizer)
     params = [p for p in model.parameters() if p.requires_grad]

@@ -23,8 +23,4 @@ class Method:
     mergeable: bool = False
     not_mergeable_because: str = ""
     prompt_learning: bool = False  # virtual tokens: the loss must go through peft's own forward
-    load_kwargs: Callable[[Any], dict] | None = None  # extra from_pretrained arguments (quantisation)
-
-
-def no_load_kwargs(_options: Any) -> dict:
-    return {}
+    load_kwargs: Callable[[Any], dict] = lambda _options: {}  # extra from_pretrained arguments (quantisation)
