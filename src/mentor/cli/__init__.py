@@ -18,13 +18,14 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from mentor.cli import data, demo, generate, methods, models, runs, train
+    from mentor.cli import data, demo, evaluate, generate, methods, models, runs, train
 
     app.add_typer(models.app, name="models", help="Embedded and local models.")
     app.add_typer(runs.app, name="runs", help="Training runs in the workspace.")
     app.add_typer(data.app, name="data", help="Check and prepare training data.")
     train.register(app)
     generate.register(app)
+    evaluate.register(app)
     methods.register(app)
     demo.register(app)
 
@@ -37,6 +38,7 @@ def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module="peft")
     # bitsandbytes' CPU backend logs a warning about an optional kernels package at import
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    logging.getLogger("jieba").setLevel(logging.WARNING)  # "Building prefix dict..." on first use
     try:
         from transformers.utils import logging as hf_logging
 

@@ -122,7 +122,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
              "processes": ranks.world}
     if ranks.main:
         _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, **sizes})
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+    autocast = autocast_context(precision)
     if config.gradient_checkpointing:
         causal_lm(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -229,6 +229,11 @@ def resolve_precision(precision: str) -> str:
     except OSError:
         return "fp32"
     return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
+
+
+def autocast_context(precision: str):
+    """bf16 autocast on the CPU for ``bf16`` (or ``auto`` on bf16 hardware); otherwise nothing."""
+    return torch.autocast("cpu", dtype=torch.bfloat16) if resolve_precision(precision) == "bf16" else nullcontext()
 
 
 def resume(run: str, workspace: Workspace | None = None, **kwargs) -> TrainResult:

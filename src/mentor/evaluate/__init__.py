@@ -1,0 +1,1 @@
+"""Evaluation: generation metrics, loss/perplexity, forgetting checks, diagnosis and reports."""
