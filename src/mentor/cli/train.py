@@ -40,6 +40,14 @@ def train_cmd(
     target_modules: Optional[str] = typer.Option(None, "--target-modules", help="comma-separated, or all-linear"),
     option: list[str] = typer.Option([], "--option", "-o", help="method option KEY=VALUE (YAML value), repeatable"),
     eval_steps: Optional[int] = typer.Option(None, "--eval-steps", help="validate every N steps (and every epoch)"),
+    eval_generate: Optional[int] = typer.Option(None, "--eval-generate",
+                                                help="at each validation also answer N validation examples (ROUGE-L, BLEU, F1)"),
+    early_stopping_patience: Optional[int] = typer.Option(None, "--early-stopping-patience",
+                                                          help="stop after N validations without improvement; keep the best"),
+    early_stopping_metric: Optional[str] = typer.Option(None, "--early-stopping-metric",
+                                                        help="val_loss (default), rougeL, bleu or f1"),
+    check_forgetting: Optional[list[str]] = typer.Option(None, "--check-forgetting",
+                                                         help="general-knowledge question files/folders (MMLU/CMMLU style): base vs tuned at the end"),
     save_steps: Optional[int] = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
     nproc: Optional[int] = typer.Option(None, "--nproc", help="data-parallel processes (gloo on CPU, NCCL on GPUs)"),
     name: Optional[str] = typer.Option(None, help="run name in the workspace"),
@@ -58,7 +66,9 @@ def train_cmd(
                           batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
                           max_length=max_length, seed=seed, precision=precision, train_on=train_on,
                           gradient_checkpointing=gradient_checkpointing,
-                          eval_steps=eval_steps, save_steps=save_steps, nproc=nproc, name=name, output=output,
+                          eval_steps=eval_steps, eval_generate=eval_generate,
+                          early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
+                          check_forgetting=check_forgetting or None, save_steps=save_steps, nproc=nproc, name=name, output=output,
                           trust_remote_code=trust_remote_code or None, method_options=lora or None)
         result = train(cfg)
     table = Table("result", "value", show_header=False, title=f"run {result.name}")

@@ -44,6 +44,12 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     group_by_length: bool = True
     eval_steps: int | None = None  # validation every N steps, besides every epoch
+    eval_generate: int = 0  # also answer this many validation examples at each evaluation: ROUGE-L, BLEU, F1
+    eval_max_new_tokens: int = 128
+    early_stopping_patience: int | None = None  # stop after N evaluations without improvement; keep the best
+    early_stopping_metric: Literal["val_loss", "rougeL", "bleu", "f1"] = "val_loss"
+    check_forgetting: list[str] | None = None  # general-knowledge question files: base vs tuned at the end
+    forgetting_questions: int = 200
     save_steps: int = 50  # checkpoint every N steps, besides every epoch
     keep_checkpoints: int = 2
     log_steps: int = 1

@@ -24,6 +24,7 @@ from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
 from mentor.tune.config import TrainConfig, load_config
 from mentor.tune.distributed import Ranks, launch
+from mentor.tune.early_stopping import EarlyStopping
 from mentor.tune.loss import causal_lm, token_loss_sum
 from mentor.tune.methods import get_method
 from mentor.tune.metrics import MetricsLog
@@ -81,7 +82,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     checkpoints = list_checkpoints(run_dir) if resume else []
     torch.manual_seed(config.seed)  # the same initial adapter on every rank
     tokenizer = load_tokenizer(config.model, ws, config.trust_remote_code)
-    train_set, val_set = _datasets(config, tokenizer, console)
+    train_set, val_set, val_chats = _datasets(config, tokenizer, console)
     method, options = get_method(config.method), config.options()
     extra = method.load_kwargs(options)
     model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code, **extra),
@@ -119,7 +120,9 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     total_params = sum(_parameter_count(p) for p in model.parameters())
     precision = resolve_precision(config.precision)
     sizes = {"trainable_parameters": trainable, "parameters": total_params, "precision": precision,
-             "processes": ranks.world}
+             "processes": ranks.world, "train_examples": len(train_set), "val_examples": len(val_set)}
+    stopper = (EarlyStopping(config.early_stopping_metric, config.early_stopping_patience)
+               if config.early_stopping_patience and val_set else None)
     if ranks.main:
         _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, **sizes})
     autocast = autocast_context(precision)
@@ -128,11 +131,12 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()
     pad = tokenizer.pad_token_id
+    validate = _Validation(model, tokenizer, val_set, val_chats, config, ranks, autocast)
     if val_set and not checkpoints:
-        with autocast:
-            val_before = evaluate(model, val_set, config.batch_size, pad, ranks)
+        scores = validate()
+        val_before = scores["val_loss"]
         if ranks.main:
-            metrics.write(step=0, epoch=0, val_loss=val_before, val_perplexity=math.exp(val_before))
+            metrics.write(step=0, epoch=0, **scores)
     last_loss, last_val = None, None
     real_tokens, train_seconds = 0, 0.0  # this session's non-padding tokens and time in training steps
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -143,9 +147,10 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     try:
         with progress:
             task = progress.add_task(f"training {name}", total=total_steps, completed=state.step, loss="-", speed="-")
-            while state.step < total_steps:
+            stop = False
+            while state.step < total_steps and not stop:
                 batches = epoch_batches(lengths, config.batch_size, config.seed, state.epoch, config.group_by_length)
-                while state.batches_done < len(batches) and state.step < total_steps:
+                while state.batches_done < len(batches) and state.step < total_steps and not stop:
                     group = batches[state.batches_done:state.batches_done + micro_per_step]
                     step_started = time.perf_counter()
                     supervised = sum(_supervised(train_set[i]) for b in group for i in b)
@@ -176,12 +181,18 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
                     epoch_done = state.batches_done >= len(batches)
                     if val_set and (epoch_done or state.step == total_steps
                                     or (config.eval_steps and state.step % config.eval_steps == 0)):
-                        with autocast:
-                            last_val = evaluate(model, val_set, config.batch_size, pad, ranks)
+                        scores = validate()
+                        last_val = scores["val_loss"]
                         if ranks.main:
-                            metrics.write(step=state.step, epoch=epoch_at, val_loss=last_val,
-                                          val_perplexity=math.exp(last_val))
-                            progress.console.print(f"step {state.step}: train loss {last_loss:.4f}, val loss {last_val:.4f}")
+                            metrics.write(step=state.step, epoch=epoch_at, **scores)
+                            progress.console.print(f"step {state.step}: train loss {last_loss:.4f}, "
+                                                   + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+                        stop = stopper is not None and stopper.update(scores, state.step, model)
+                        if stop and ranks.main:
+                            progress.console.print(
+                                f"early stop: {config.early_stopping_metric} has not improved for "
+                                f"{stopper.patience} evaluations; keeping step {stopper.best_step} "
+                                f"({config.early_stopping_metric} {stopper.best:.4f})")
                     if epoch_done:
                         state = LoopState(state.step, state.epoch + 1, 0, state.tokens, state.elapsed)
                     if ranks.main and (epoch_done or state.step % config.save_steps == 0):
@@ -197,6 +208,10 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         if ranks.main:
             _write_status(run_dir, ws, name, config, "failed", {"step": state.step})
         raise
+    if stopper is not None and stop:
+        stopper.restore_best(model)
+        last_val = evaluate(model, val_set, config.batch_size, pad, ranks) if stopper.metric != "val_loss" else stopper.best
+        sizes.update(stopped_early_at=state.step, best_step=stopper.best_step)
     speed = real_tokens / max(train_seconds, 1e-9)
     result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1),
                          round(train_seconds, 2), model.eval())
@@ -204,9 +219,60 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         save_artifact(run_dir, model, method, options, tokenizer, config.model)
         atomic_write_json(run_dir / "eval.json", {"val_loss_before": val_before, "val_loss_after": last_val,
                                                   "train_loss": last_loss, "steps": state.step})
+        if config.check_forgetting:
+            sizes["forgetting"] = _check_forgetting(model, tokenizer, config, run_dir, ws, method, console)
         _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), **sizes})
     ranks.barrier()
     return result
+
+
+class _Validation:
+    """Validation loss (and with ``eval_generate``, answers to that many validation examples scored
+    with ROUGE-L, BLEU and F1), the same on every rank."""
+
+    def __init__(self, model, tokenizer, val_set, val_chats, config: TrainConfig, ranks: Ranks, autocast):
+        self.model, self.tokenizer, self.val_set, self.config, self.ranks, self.autocast = (
+            model, tokenizer, val_set, config, ranks, autocast)
+        self.pairs = [c.prompt_and_reference() for c in val_chats[:config.eval_generate]]
+
+    def __call__(self) -> dict[str, float]:
+        with self.autocast:
+            loss = evaluate(self.model, self.val_set, self.config.batch_size, self.tokenizer.pad_token_id, self.ranks)
+            scores = {"val_loss": loss, "val_perplexity": math.exp(loss)}
+            if self.pairs:
+                scores.update(self._generation_scores())
+        return scores
+
+    def _generation_scores(self) -> dict[str, float]:
+        from mentor.evaluate.scores import score
+        from mentor.generation import GenerationOptions, LoadedModel, generate
+
+        was_training = self.model.training
+        self.model.eval()
+        lm = LoadedModel(self.model, self.tokenizer, self.config.model)
+        answers = generate(lm, [p for p, _ in self.pairs], GenerationOptions(self.config.eval_max_new_tokens))
+        self.model.train(was_training)
+        return {m: r.value for m, r in score(answers, [r for _, r in self.pairs], ("rougeL", "bleu", "f1")).items()}
+
+
+def _check_forgetting(model, tokenizer, config: TrainConfig, run_dir: Path, ws: Workspace, method, console) -> dict:
+    """Base vs tuned on the general-knowledge files; full results in evaluations/, a summary returned."""
+    from mentor.evaluate.evaluation import EvalResult, save_result
+    from mentor.evaluate.general import forgetting, load_questions
+    from mentor.generation import LoadedModel
+
+    questions = load_questions(config.check_forgetting, config.forgetting_questions)
+    lm = LoadedModel(model.eval(), tokenizer, config.model, run_dir, method.storage == "peft", ws)
+    with console.status(f"forgetting check: {len(questions)} general-knowledge questions, base vs tuned"):
+        found = forgetting(lm, questions)
+    result = EvalResult(",".join(config.check_forgetting), config.model, run_dir.name)
+    result.extra["forgetting"] = found
+    save_result(result, ws, run_dir, kind="forgetting")
+    summary = {k: found[k] for k in ("accuracy_delta", "probe_perplexity_change_pct") if k in found}
+    parts = [f"accuracy {found['base']['accuracy']:.1f}% -> {found['tuned']['accuracy']:.1f}%"] if questions else []
+    parts += [f"{n} perplexity {c:+.1f}%" for n, c in found["probe_perplexity_change_pct"].items()]
+    console.print("forgetting check: " + ", ".join(parts))
+    return summary
 
 
 def _parameter_count(p: torch.nn.Parameter) -> int:
@@ -271,7 +337,7 @@ def _run_folder(config: TrainConfig, ws: Workspace) -> tuple[Path, str]:
     return ws.runs_dir / name, name
 
 
-def _datasets(config: TrainConfig, tokenizer, console: Console) -> tuple[list[Encoded], list[Encoded]]:
+def _datasets(config: TrainConfig, tokenizer, console: Console) -> tuple[list[Encoded], list[Encoded], list]:
     train_examples = _load_valid(config.data)
     if config.val:
         val_examples = _load_valid(config.val)
@@ -288,7 +354,7 @@ def _datasets(config: TrainConfig, tokenizer, console: Console) -> tuple[list[En
     if not encoded:
         raise DataError(f"No trainable examples in {config.data} (check it with: mentor data check {config.data}).")
     val = [e for e in (encode(ex, tokenizer, config.max_length, config.train_on) for ex in val_examples) if e.trained_tokens]
-    return encoded, val
+    return encoded, val, [ex for ex in val_examples if not ex.is_text]
 
 
 def _load_valid(path: str):
