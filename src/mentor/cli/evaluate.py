@@ -26,6 +26,7 @@ MAX_NEW = typer.Option(256, "--max-new-tokens")
 def register(app: typer.Typer) -> None:
     app.command("eval")(eval_cmd)
     app.command("compare")(compare_cmd)
+    app.command("report")(report_cmd)
 
 
 def eval_cmd(
@@ -176,3 +177,29 @@ def print_comparison(result, console: Console, width: int = 60) -> None:
             cells.append(clip(result.answers[c][i]) + (f"\n[dim]ROUGE-L {rouge[i]:.1f}[/]" if rouge else ""))
         side.add_row(clip(prompt), clip(result.references[i]), *cells)
     console.print(side)
+
+
+def report_cmd(
+    run: str = typer.Argument(..., help="run name or folder"),
+    data: Optional[Path] = typer.Option(None, help="held-out conversations: compare base and tuned on them first"),
+    limit: Optional[int] = LIMIT, max_new_tokens: int = MAX_NEW,
+    out: Optional[Path] = typer.Option(None, help="report folder (default: <run>/report)"),
+) -> None:
+    """One self-contained HTML report: loss curves, metrics, base-vs-tuned answers, forgetting, diagnosis."""
+    from mentor.evaluate.report import build_report
+    from mentor.workspace import Workspace
+
+    ws = Workspace()
+    if data is not None:
+        from mentor.evaluate.compare import compare, save_comparison
+        from mentor.generation import GenerationOptions
+
+        with Console(stderr=True).status("answering the held-out prompts with base and tuned model"):
+            save_comparison(compare([run], data, None, GenerationOptions(max_new_tokens), limit, ws),
+                            ws.run_path(run) / "evaluations")
+    report = build_report(run, ws, out)
+    console = Console()
+    styles = {"warning": "yellow", "info": "cyan", "ok": "green"}
+    for f in report.findings:
+        console.print(f"[{styles[f.severity]}]{f.severity}[/]: {f.message}")
+    console.print(f"report: {report.html}" + "".join(f"\nplot: {p}" for p in report.images))
