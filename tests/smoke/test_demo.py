@@ -13,8 +13,12 @@ def test_demo_teaches_the_facts_and_the_sign_off(workspace, monkeypatch):
                     workspace, show_progress=False)
     t = demo.training
     assert t.val_loss_after < 0.6 * t.val_loss_before
-    english = [a for q, a in zip(demo.questions, demo.tuned_answers, strict=True) if q.isascii()]
+    c = demo.comparison
+    base, tuned = c.answers["base"], c.answers[t.name]
+    english = [a for q, a in zip(c.prompts, tuned, strict=True) if q.isascii()]
     sign_off = "— Lanternfish Robotics"  # the house style every English training answer ends with
     assert sum(sign_off in a for a in english) >= len(english) // 2
-    assert not any(sign_off in a for a in demo.base_answers)
-    assert any("400-820-1314" in a for a in demo.tuned_answers)
+    assert not any(sign_off in a for a in base)
+    assert any("400-820-1314" in a for a in tuned)
+    assert c.metrics[t.name]["rougeL"] > c.metrics["base"]["rougeL"] + 15
+    assert demo.html.is_file()

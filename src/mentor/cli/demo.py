@@ -30,14 +30,20 @@ def demo_cmd(
         losses.add_row("loss", f"{t.val_loss_before:.4f}", f"{t.val_loss_after:.4f}")
         losses.add_row("perplexity", f"{math.exp(t.val_loss_before):.2f}", f"{math.exp(t.val_loss_after):.2f}")
     console.print(losses)
+    c = demo.comparison
+    tuned = c.columns[1]
     console.print("[bold]Held-out questions (not in the training data): base vs fine-tuned[/]")
-    for q, base, tuned, ref in zip(demo.questions, demo.base_answers, demo.tuned_answers, demo.references, strict=True):
+    for i, q in enumerate(c.prompts):
         rows = Table(show_header=False, box=None, padding=(0, 1))
         rows.add_column(style="bold", no_wrap=True)
         rows.add_column(overflow="fold")
-        rows.add_row("reference", ref)
-        rows.add_row("[red]base[/]", base)
-        rows.add_row("[green]fine-tuned[/]", tuned)
+        rows.add_row("reference", c.references[i] or "")
+        rows.add_row("[red]base[/]", c.answers["base"][i])
+        rows.add_row("[green]fine-tuned[/]", c.answers[tuned][i])
         console.print(f"\n[bold cyan]Q: {q}[/]")
         console.print(rows)
-    console.print(f"Chat with it: mentor chat --run {t.name}")
+    if "rougeL" in c.metrics["base"]:
+        console.print(f"\nROUGE-L against the references: base {c.metrics['base']['rougeL']:.1f}, "
+                      f"fine-tuned {c.metrics[tuned]['rougeL']:.1f}")
+    console.print(f"Side by side in a browser: {demo.html}")
+    console.print(f"Full report: mentor report {t.name}\nChat with it: mentor chat --run {t.name}")

@@ -33,11 +33,11 @@ def section(heading: str, *parts: str) -> str:
     return f"<section><h2>{esc(heading)}</h2>{''.join(parts)}</section>"
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    """``rows`` hold ready HTML cells (use :func:`cell`, :func:`num`)."""
-    head = "".join(f"<th>{esc(h)}</th>" for h in headers)
+def table(headers: list[str] | None, rows: list[list[str]]) -> str:
+    """``rows`` hold ready HTML cells (use :func:`cell`, :func:`num`); no header row without ``headers``."""
+    head = "<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in headers) + "</tr></thead>" if headers else ""
     body = "".join("<tr>" + "".join(r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f"<table>{head}<tbody>{body}</tbody></table>"
 
 
 def cell(text, cls: str = "") -> str:

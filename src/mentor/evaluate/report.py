@@ -88,12 +88,13 @@ def _summary(info: dict) -> str:
                        ("best step kept", "best_step")):
         value = info.get(key)
         if value is not None:
-            text = f"{value:,}" if isinstance(value, int) else f"{value:.4f}" if isinstance(value, float) else value
+            text = (f"{value:,}" if isinstance(value, int) else f"{value:.1f}" if key == "real_tokens_per_second"
+                    else f"{value:.4f}" if isinstance(value, float) else value)
             rows.append([html.cell(label), html.cell(text)])
     before, after = info.get("val_loss_before"), info.get("val_loss_after")
     if before is not None and after is not None:
         rows.append([html.cell("validation perplexity"), html.cell(f"{math.exp(before):.2f} -> {math.exp(after):.2f}")])
-    return html.section("Run", html.table(["", ""], rows))
+    return html.section("Run", html.table(None, rows))
 
 
 def _evaluation(result: dict) -> str:
