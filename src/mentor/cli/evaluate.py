@@ -154,8 +154,6 @@ def compare_cmd(
 
 
 def print_comparison(result, console: Console, width: int = 60) -> None:
-    from mentor.evaluate.compare import BASE
-
     names = sorted({m for c in result.columns for m in result.metrics[c]}, key=lambda m: (m != "loss", m))
     console.print(f"[bold]base vs fine-tuned[/] on {result.data} ({len(result.prompts)} prompts)", highlight=False)
     table = Table("metric", *result.columns, *[f"Δ {c}" for c in result.columns[1:]])

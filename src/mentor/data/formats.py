@@ -62,7 +62,7 @@ def load(path: str | Path, fmt: str | None = None) -> LoadResult:
         return LoadResult(path, "text", list(_read_plain_text(path)))
     result = LoadResult(path, fmt or "")
     records = []
-    for line, obj, error in _read_records(path):
+    for line, obj, error in read_records(path):
         if error is not None:
             result.problems.append(Problem(path.name, line, None, error))
         elif not isinstance(obj, dict):
@@ -99,7 +99,7 @@ def _detect(path: Path, records: list[tuple[int, dict]]) -> str:
     raise DataError(f"{path.name}: no examples found (the file is empty or has no valid JSON records).")
 
 
-def _read_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
+def read_records(path: Path) -> Iterator[tuple[int, Any, str | None]]:
     """Yield (line, object, error) for a JSONL file or a JSON file holding one object or an array."""
     try:
         text = path.read_text(encoding="utf-8-sig")

@@ -47,7 +47,7 @@ def compare(runs: Sequence[str], data: str | Path, model: str | None = None, opt
             workspace: Workspace | None = None, metrics: Sequence[str] = COMPARE_METRICS,
             with_loss: bool = True) -> Comparison:
     """Answer every prompt of ``data`` with the base model and with each run (greedy by default)."""
-    from mentor.generation import GenerationOptions, generate, load_for_inference
+    from mentor.generation import GenerationOptions, load_for_inference
 
     ws = workspace or Workspace()
     options = options or GenerationOptions()

@@ -3,7 +3,6 @@ predictions file; results saved as JSON in the run folder (or the workspace)."""
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -11,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.data.conversation import Conversation
-from mentor.data.formats import load
+from mentor.data.formats import load, read_records
 from mentor.errors import DataError
 from mentor.evaluate.scores import GENERATION_METRICS, MetricResult, score
 from mentor.files import atomic_write_json
@@ -97,13 +96,9 @@ def read_predictions(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise DataError(f"Predictions file {path} does not exist.")
     samples = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{number}: invalid JSON ({e.msg}).") from None
+    for number, record, error in read_records(path):
+        if error:
+            raise DataError(f"{path}:{number}: {error}.")
         if not isinstance(record, dict) or not isinstance(record.get("prediction"), str):
             raise DataError(f"{path}:{number}: prediction: missing or not a string.")
         reference = record.get("reference")

@@ -8,7 +8,6 @@ switched off for the base numbers), so the delta is what tuning cost.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from importlib import resources
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from mentor.data.formats import read_records
 from mentor.errors import DataError, MentorError
 from mentor.evaluate.text import has_cjk
 
@@ -97,15 +97,11 @@ def _read_csv(path: Path) -> list[Question]:
 
 def _read_jsonl(path: Path) -> list[Question]:
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{number}: invalid JSON ({e.msg}).") from None
-        choices = r.get("choices")
-        if not isinstance(r.get("question"), str) or not isinstance(choices, list) or not 2 <= len(choices) <= 8:
+    for number, r, error in read_records(path):
+        if error:
+            raise DataError(f"{path}:{number}: {error}.")
+        choices = r.get("choices") if isinstance(r, dict) else None
+        if not isinstance(choices, list) or not isinstance(r.get("question"), str) or not isinstance(choices, list) or not 2 <= len(choices) <= 8:
             raise DataError(f"{path}:{number}: needs 'question' (string) and 'choices' (2 to 8 strings).")
         answer = r.get("answer")
         index = LETTERS.find(answer.strip().upper()) if isinstance(answer, str) and answer.strip() else answer
