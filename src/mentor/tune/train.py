@@ -83,6 +83,11 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     torch.manual_seed(config.seed)  # the same initial adapter on every rank
     tokenizer = load_tokenizer(config.model, ws, config.trust_remote_code)
     train_set, val_set, val_chats = _datasets(config, tokenizer, console)
+    general = None  # read the forgetting-check questions now: a bad file should fail before training, not after
+    if config.check_forgetting and ranks.main:
+        from mentor.evaluate.general import load_questions
+
+        general = load_questions(config.check_forgetting, config.forgetting_questions)
     method, options = get_method(config.method), config.options()
     extra = method.load_kwargs(options)
     model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code, **extra),
@@ -210,7 +215,11 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         raise
     if stopper is not None and stop:
         stopper.restore_best(model)
-        last_val = evaluate(model, val_set, config.batch_size, pad, ranks) if stopper.metric != "val_loss" else stopper.best
+        if stopper.metric == "val_loss":
+            last_val = stopper.best
+        else:
+            with autocast:
+                last_val = evaluate(model, val_set, config.batch_size, pad, ranks)
         sizes.update(stopped_early_at=state.step, best_step=stopper.best_step)
     speed = real_tokens / max(train_seconds, 1e-9)
     result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1),
@@ -219,8 +228,8 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         save_artifact(run_dir, model, method, options, tokenizer, config.model)
         atomic_write_json(run_dir / "eval.json", {"val_loss_before": val_before, "val_loss_after": last_val,
                                                   "train_loss": last_loss, "steps": state.step})
-        if config.check_forgetting:
-            sizes["forgetting"] = _check_forgetting(model, tokenizer, config, run_dir, ws, method, console)
+        if general is not None:
+            sizes["forgetting"] = _check_forgetting(model, tokenizer, config, general, run_dir, ws, method, console)
         _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), **sizes})
     ranks.barrier()
     return result
@@ -255,13 +264,13 @@ class _Validation:
         return {m: r.value for m, r in score(answers, [r for _, r in self.pairs], ("rougeL", "bleu", "f1")).items()}
 
 
-def _check_forgetting(model, tokenizer, config: TrainConfig, run_dir: Path, ws: Workspace, method, console) -> dict:
+def _check_forgetting(model, tokenizer, config: TrainConfig, questions: list, run_dir: Path, ws: Workspace, method,
+                      console) -> dict:
     """Base vs tuned on the general-knowledge files; full results in evaluations/, a summary returned."""
     from mentor.evaluate.evaluation import EvalResult, save_result
-    from mentor.evaluate.general import forgetting, load_questions
+    from mentor.evaluate.general import forgetting
     from mentor.generation import LoadedModel
 
-    questions = load_questions(config.check_forgetting, config.forgetting_questions)
     lm = LoadedModel(model.eval(), tokenizer, config.model, run_dir, method.storage == "peft", ws)
     with console.status(f"forgetting check: {len(questions)} general-knowledge questions, base vs tuned"):
         found = forgetting(lm, questions)
