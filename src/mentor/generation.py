@@ -31,11 +31,13 @@ class GenerationOptions:
     seed: int | None = None
     use_cache: bool = True  # False: re-run the whole sequence each step (slow; for checks and odd models)
     min_new_tokens: int = 0
+    repetition_penalty: float = 1.0  # >1 discourages repeating tokens (small models loop under greedy decoding)
 
     def kwargs(self, tokenizer) -> dict:
         sampling = self.temperature > 0
         out = {"max_new_tokens": self.max_new_tokens, "min_new_tokens": self.min_new_tokens, "do_sample": sampling,
-               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id}
+               "eos_token_id": tokenizer.eos_token_id, "pad_token_id": tokenizer.pad_token_id,
+               "repetition_penalty": self.repetition_penalty}
         if sampling:
             out.update(temperature=self.temperature, top_p=self.top_p)
         else:  # silence the model's own sampling defaults under greedy decoding

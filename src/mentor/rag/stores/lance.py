@@ -1,0 +1,79 @@
+"""LanceDB: an embedded vector store in a folder of the workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mentor.rag.chunk import Chunk
+from mentor.rag.stores import check_filters
+
+_COLUMNS = ("id", "source", "doc_hash", "position", "location", "heading", "text")
+
+
+class LanceStore:
+    def __init__(self, folder: Path, dim: int):
+        os.environ.setdefault("LANCE_LOG", "error")  # it warns "No existing dataset" on the first write
+        import lancedb
+        import pyarrow as pa
+
+        self.dim = dim
+        self.db = lancedb.connect(str(folder))
+        self.schema = pa.schema([pa.field("id", pa.string()), pa.field("source", pa.string()),
+                                 pa.field("doc_hash", pa.string()), pa.field("position", pa.int32()),
+                                 pa.field("location", pa.string()), pa.field("heading", pa.string()),
+                                 pa.field("kind", pa.string()), pa.field("text", pa.string()),
+                                 pa.field("vector", pa.list_(pa.float32(), dim))])
+        self.table = self.db.create_table("chunks", schema=self.schema, exist_ok=True)
+
+    def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
+        if chunks:
+            self.table.add([{**c.to_json(), "kind": c.kind, "vector": v.astype(np.float32)}
+                            for c, v in zip(chunks, vectors, strict=True)])
+
+    def delete(self, source: str) -> int:
+        before = self.count()
+        self.table.delete(f"source = {_quote(source)}")
+        return before - self.count()
+
+    def search(self, vector: np.ndarray, k: int, filters: dict[str, str] | None = None) -> list[tuple[Chunk, float]]:
+        query = self.table.search(vector.astype(np.float32)).distance_type("cosine").limit(k)
+        where = _where(check_filters(filters))
+        if where:
+            query = query.where(where, prefilter=True)
+        return [(_chunk(r), 1.0 - float(r["_distance"])) for r in query.to_list()]
+
+    def count(self) -> int:
+        return self.table.count_rows()
+
+    def chunks(self) -> list[Chunk]:
+        data = self.table.to_arrow().select(list(_COLUMNS)).to_pylist()
+        return [_chunk(r) for r in data]
+
+    def sources(self) -> dict[str, str]:
+        data = self.table.to_arrow().select(["source", "doc_hash"]).to_pylist()
+        return {r["source"]: r["doc_hash"] for r in data}
+
+    def drop(self) -> None:
+        self.db.drop_table("chunks")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _where(filters: dict[str, str]) -> str:
+    parts = []
+    for key, value in filters.items():
+        if value.endswith("*"):
+            prefix = value[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            parts.append(f"{key} LIKE {_quote(prefix + '%')}")
+        else:
+            parts.append(f"{key} = {_quote(value)}")
+    return " AND ".join(parts)
+
+
+def _chunk(r: dict) -> Chunk:
+    return Chunk(r["id"], r["source"], r["doc_hash"], int(r["position"]), r["location"], r["heading"], r["text"])
