@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 # A sentence ends after Chinese 。！？；… (plus closing quotes) or after English .!? followed by space.
-_SENTENCE = re.compile(r"(?<=[。！？；!?…])[”’」』）)]*|(?<=[.!?])[\"')\]]*(?=\s)")
+_SENTENCE = re.compile(r"(?<=[。！？；…])[”’」』）)\"']*|(?<=[.!?])[\"')\]]*(?=\s)")
 
 
 @dataclass(frozen=True)

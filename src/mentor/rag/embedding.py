@@ -14,7 +14,7 @@ class Embedder:
 
         self.name = name
         self.model = load_embedder(name, workspace)
-        self.dim = self.model.get_sentence_embedding_dimension()
+        self.dim = (getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension)()
         self.max_tokens = int(self.model.max_seq_length or 256)
         self.tokenizer = self.model.tokenizer
 

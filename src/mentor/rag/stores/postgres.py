@@ -33,7 +33,7 @@ class PostgresStore:
             cur.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_source ON {self.table} (source)")
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        rows = [(c.id, c.source, c.doc_hash, c.position, c.location, c.heading, c.kind, c.text, _vector(v))
+        rows = [(c.id, c.source, c.doc_hash, c.position, c.location, c.heading, c.text, c.kind, _vector(v))
                 for c, v in zip(chunks, vectors, strict=True)]
         with self.con.cursor() as cur, self.con.transaction():
             cur.executemany(f"INSERT INTO {self.table} ({_COLUMNS}, kind, embedding) VALUES "
