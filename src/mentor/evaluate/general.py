@@ -160,7 +160,7 @@ def measure(lm, questions: list[Question]) -> dict:
     """Accuracy (overall and per language) and probe perplexities for the model as loaded now.
     Forward passes run under bf16 autocast where the CPU has bf16 (1.7x faster here), the same for
     base and tuned."""
-    from mentor.tune.train import autocast_context
+    from mentor.precision import autocast_context
 
     with autocast_context("auto"):
         correct = choice_accuracy(lm.model, lm.tokenizer, questions) if questions else []

@@ -17,6 +17,7 @@ SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".json
 class Section:
     text: str
     location: str  # "page 3", "line 12", "row 4", "" for a whole text file
+    title: str = ""  # a JSONL record's "title": the chunks' heading
 
 
 def file_hash(path: Path) -> str:
@@ -106,12 +107,14 @@ def _jsonl(path: Path) -> list[Section]:
     for number, record, error in read_records(path):
         if error:
             raise DataError(f"{path}:{number}: {error}.")
+        title = ""
         if isinstance(record, dict):
             text = record.get("text") or record.get("content") or "\n".join(
                 f"{k}: {v}" for k, v in record.items() if isinstance(v, str))
+            title = str(record.get("title") or "")
         else:
             text = str(record)
-        out.append(Section(str(text), f"line {number}"))
+        out.append(Section(str(text), f"line {number}", title))
     return out
 
 

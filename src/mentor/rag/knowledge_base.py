@@ -97,7 +97,8 @@ class KnowledgeBase:
         for section in read_sections(path):
             for piece in chunk_text(section.text, self.embedder.count_tokens, self.settings.chunk_size,
                                     self.settings.chunk_overlap, self.embedder.cut):
-                chunks.append(Chunk.make(source, digest, len(chunks), section.location, piece.heading, piece.text))
+                heading = " > ".join(h for h in (section.title, piece.heading) if h)
+                chunks.append(Chunk.make(source, digest, len(chunks), section.location, heading, piece.text))
         return chunks
 
     def add(self, paths: list[str | Path], progress: Callable[[str, int], None] | None = None) -> AddReport:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from mentor.data.template import IGNORE_INDEX, Encoded, encode
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
+from mentor.precision import autocast_context, resolve_precision
 from mentor.tune.artifact import artifact_dir, keep_initial_adapter, save_artifact
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
@@ -293,22 +293,6 @@ def _parameter_count(p: torch.nn.Parameter) -> int:
 def _supervised(example: Encoded) -> int:
     """Tokens that carry loss after the one-position shift (what token_loss_sum counts)."""
     return sum(1 for y in example.labels[1:] if y != IGNORE_INDEX)
-
-
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> bf16 autocast when the CPU has native bf16 (avx512_bf16 / AMX), else fp32."""
-    if precision != "auto":
-        return precision
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "fp32"
-    return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
-
-
-def autocast_context(precision: str):
-    """bf16 autocast on the CPU for ``bf16`` (or ``auto`` on bf16 hardware); otherwise nothing."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if resolve_precision(precision) == "bf16" else nullcontext()
 
 
 def resume(run: str, workspace: Workspace | None = None, **kwargs) -> TrainResult:
