@@ -98,8 +98,11 @@ def test_cli_kb_and_ask_with_citation_and_refusal(tmp_path, workspace):
         assert not out["relevant"] and out["answer"].startswith(refusal) and not out["cited"]
     queries = tmp_path / "q.jsonl"
     queries.write_text("\n".join(json.dumps(q, ensure_ascii=False) for q in [
-        {"query": "How long is the warranty?", "relevant": ["handbook.md"]},
+        {"query": "How much can the Glowworm GW-3 carry?", "relevant": ["handbook.md"], "answer": "180 kg"},
         {"query": "萤火虫无人机的续航时间", "relevant": ["产品手册.md"]},
         {"query": "Where do visitors park?", "relevant": "office.html"}]) + "\n", encoding="utf-8")
-    scores = json.loads(_mentor("kb", "eval", "lf", "--queries", str(queries), "--json").stdout)["retrieval"]
+    result = json.loads(_mentor("kb", "eval", "lf", "--queries", str(queries), "--answers", "--json").stdout)
+    scores = result["retrieval"]
     assert set(scores) == {"dense", "keyword", "hybrid"} and scores["hybrid"]["hit@5"] == 1.0
+    assert result["answers"]["questions"] == 1 and result["answers"]["contains_answer"] == 1.0
+    assert result["answers"]["citation_correct"] == 1.0

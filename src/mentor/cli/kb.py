@@ -152,6 +152,7 @@ def eval_cmd(name: str, queries: Path = typer.Option(..., help="JSONL: query, re
              k: int = typer.Option(5, "--k"), model: Optional[str] = typer.Option(None, help="LLM for answers / fusion"),
              run: Optional[str] = typer.Option(None, help="fine-tuned run to answer with"),
              answers: bool = typer.Option(False, "--answers", help="also answer the questions and score them"),
+             max_new_tokens: int = typer.Option(128, "--max-new-tokens"),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Retrieval metrics per search mode (hit@k, recall@k, MRR@10, nDCG@10); with --answers, answer metrics."""
     from mentor.rag.evaluation import evaluate_answers, evaluate_retrieval, load_queries
@@ -160,9 +161,9 @@ def eval_cmd(name: str, queries: Path = typer.Option(..., help="JSONL: query, re
     qs = load_queries(queries)
     names = [m.strip() for m in modes.split(",") if m.strip()]
     lm = None
-    if "fusion" in names or answers:
-        from mentor.generation import load_for_inference
+    from mentor.generation import GenerationOptions, load_for_inference
 
+    if "fusion" in names or answers:
         lm = load_for_inference(model, run)
     from mentor.rag.answer import rephrasings
 
@@ -170,7 +171,8 @@ def eval_cmd(name: str, queries: Path = typer.Option(..., help="JSONL: query, re
         result = {"retrieval": evaluate_retrieval(kb, qs, names, k, (lambda q: rephrasings(lm, q)) if lm else None)}
     if answers:
         with Console(stderr=True).status("answering"):
-            result["answers"] = evaluate_answers(kb, lm, qs)
+            result["answers"] = evaluate_answers(kb, lm, qs, options=GenerationOptions(max_new_tokens,
+                                                                                        repetition_penalty=1.05))
     if as_json:
         print(json.dumps(result, indent=2))
         return

@@ -39,8 +39,15 @@ def search(kb, query: str, mode: str = "hybrid", k: int = 5, filters: dict[str, 
     else:
         if rephrase is None:
             raise MentorError("fusion search needs a model to rephrase the question.")
-        queries = [query] + [q for q in rephrase(query) if q.strip() and q.strip() != query][:3]
-        hits = _fuse([h for q in queries for h in (_dense(kb, q, pool, filters), _keyword(kb, q, pool, filters))])
+        extra = [q for q in rephrase(query) if q.strip() and q.strip() != query][:3]
+        # the user's own question weighs as much as all rephrasings together: a small model's
+        # rewordings drift (on cmrc2018 equal weights cost 20 points of recall@5 with SmolLM2-135M)
+        rankings = [_dense(kb, query, pool, filters), _keyword(kb, query, pool, filters)]
+        weights = [max(len(extra), 1)] * 2
+        for q in extra:
+            rankings += [_dense(kb, q, pool, filters), _keyword(kb, q, pool, filters)]
+            weights += [1, 1]
+        hits = _fuse(rankings, weights)
     if reranker is not None and hits:
         scores = reranker.predict([(query, h.chunk.for_embedding()) for h in hits], show_progress_bar=False)
         hits = [Hit(h.chunk, float(s), h.dense) for s, h in sorted(zip(scores, hits), key=lambda x: -x[0])]
@@ -67,7 +74,7 @@ def _matches(chunk: Chunk, filters: dict[str, str]) -> bool:
     return True
 
 
-def _fuse(rankings: list[list[Hit]]) -> list[Hit]:
+def _fuse(rankings: list[list[Hit]], weights: list[float] | None = None) -> list[Hit]:
     """Distribution-based score fusion: each ranking's scores become z-scores over its candidates
     (a document missing from a ranking gets that ranking's lowest), summed. A retriever whose top hit
     stands far above the rest counts more for that query than one with a flat list: on cmrc2018,
@@ -82,7 +89,8 @@ def _fuse(rankings: list[list[Hit]]) -> list[Hit]:
         for h in ranking:
             if h.chunk.id not in best or (best[h.chunk.id].dense is None and h.dense is not None):
                 best[h.chunk.id] = h
-    fused = {cid: sum(z.get(cid, floor) for z, floor in normalised) for cid in best}
+    weights = weights or [1.0] * len(rankings)
+    fused = {cid: sum(w * z.get(cid, floor) for w, (z, floor) in zip(weights, normalised)) for cid in best}
     return [Hit(best[c].chunk, fused[c], best[c].dense) for c in sorted(fused, key=lambda c: -fused[c])]
 
 
