@@ -16,19 +16,23 @@ class Chunk:
     location: str  # "page 3", "line 12", "row 4" or ""
     heading: str  # Markdown heading path, "" if none
     text: str
+    context: str = ""  # without a heading: the section's first sentence, for chunks after its first
 
     @staticmethod
-    def make(source: str, doc_hash: str, position: int, location: str, heading: str, text: str) -> Chunk:
+    def make(source: str, doc_hash: str, position: int, location: str, heading: str, text: str,
+             context: str = "") -> Chunk:
         cid = hashlib.sha1(f"{source}\0{doc_hash}\0{position}".encode()).hexdigest()[:20]
-        return Chunk(cid, source, doc_hash, position, location, heading, text)
+        return Chunk(cid, source, doc_hash, position, location, heading, text, context)
 
     @property
     def kind(self) -> str:
         return self.source.rsplit(".", 1)[-1].lower() if "." in self.source else ""
 
     def for_embedding(self) -> str:
-        """Heading path + text: a chunk about "Install" under "Guide" is found by both words."""
-        return f"{self.heading}\n{self.text}" if self.heading else self.text
+        """Heading path (or context) + text: a chunk about "Install" under "Guide" is found by both words,
+        and the middle of a long answer still carries what the answer is about (medquad dense recall@5
+        0.893 -> 0.920 with the first sentence as context)."""
+        return "\n".join(x for x in (self.heading, self.context, self.text) if x)
 
     def citation(self) -> str:
         """Where the chunk came from, for people: the path (relative to the current folder when

@@ -14,7 +14,7 @@ from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_json
 from mentor.models.aliases import DEFAULT_EMBEDDER
 from mentor.rag.chunk import Chunk
-from mentor.rag.chunking import chunk_text
+from mentor.rag.chunking import chunk_text, split_sentences
 from mentor.rag.documents import file_hash, find_files, read_sections
 from mentor.rag.keyword import KeywordIndex
 from mentor.rag.stores import VectorStore, open_store
@@ -95,10 +95,13 @@ class KnowledgeBase:
         source = str(path.resolve())
         chunks: list[Chunk] = []
         for section in read_sections(path):
-            for piece in chunk_text(section.text, self.embedder.count_tokens, self.settings.chunk_size,
-                                    self.settings.chunk_overlap, self.embedder.cut):
+            pieces = chunk_text(section.text, self.embedder.count_tokens, self.settings.chunk_size,
+                                self.settings.chunk_overlap, self.embedder.cut)
+            first = split_sentences(section.text)[:1]
+            for i, piece in enumerate(pieces):
                 heading = " > ".join(h for h in (section.title, piece.heading) if h)
-                chunks.append(Chunk.make(source, digest, len(chunks), section.location, heading, piece.text))
+                context = first[0][:150] if first and i > 0 and not heading else ""
+                chunks.append(Chunk.make(source, digest, len(chunks), section.location, heading, piece.text, context))
         return chunks
 
     def add(self, paths: list[str | Path], progress: Callable[[str, int], None] | None = None) -> AddReport:

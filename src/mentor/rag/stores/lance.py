@@ -10,7 +10,7 @@ import numpy as np
 from mentor.rag.chunk import Chunk
 from mentor.rag.stores import check_filters
 
-_COLUMNS = ("id", "source", "doc_hash", "position", "location", "heading", "text")
+_COLUMNS = ("id", "source", "doc_hash", "position", "location", "heading", "text", "context")
 
 
 class LanceStore:
@@ -25,6 +25,7 @@ class LanceStore:
                                  pa.field("doc_hash", pa.string()), pa.field("position", pa.int32()),
                                  pa.field("location", pa.string()), pa.field("heading", pa.string()),
                                  pa.field("kind", pa.string()), pa.field("text", pa.string()),
+                                 pa.field("context", pa.string()),
                                  pa.field("vector", pa.list_(pa.float32(), dim))])
         self.table = self.db.create_table("chunks", schema=self.schema, exist_ok=True)
 
@@ -76,4 +77,5 @@ def _where(filters: dict[str, str]) -> str:
 
 
 def _chunk(r: dict) -> Chunk:
-    return Chunk(r["id"], r["source"], r["doc_hash"], int(r["position"]), r["location"], r["heading"], r["text"])
+    return Chunk(r["id"], r["source"], r["doc_hash"], int(r["position"]), r["location"], r["heading"], r["text"],
+                 r["context"])

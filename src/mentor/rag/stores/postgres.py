@@ -10,7 +10,7 @@ from mentor.errors import MentorError
 from mentor.rag.chunk import Chunk
 from mentor.rag.stores import check_filters
 
-_COLUMNS = "id, source, doc_hash, position, location, heading, text"
+_COLUMNS = "id, source, doc_hash, position, location, heading, text, context"
 
 
 class PostgresStore:
@@ -27,17 +27,18 @@ class PostgresStore:
             cur.execute("CREATE EXTENSION IF NOT EXISTS vector")
             cur.execute(f"CREATE TABLE IF NOT EXISTS {self.table} (id TEXT PRIMARY KEY, source TEXT NOT NULL, "
                         "doc_hash TEXT NOT NULL, position INTEGER NOT NULL, location TEXT NOT NULL, "
-                        f"heading TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, embedding vector({dim}) NOT NULL)")
+                        f"heading TEXT NOT NULL, text TEXT NOT NULL, context TEXT NOT NULL, kind TEXT NOT NULL, "
+                        f"embedding vector({dim}) NOT NULL)")
             cur.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_hnsw ON {self.table} "
                         "USING hnsw (embedding vector_cosine_ops)")
             cur.execute(f"CREATE INDEX IF NOT EXISTS {self.table}_source ON {self.table} (source)")
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
-        rows = [(c.id, c.source, c.doc_hash, c.position, c.location, c.heading, c.text, c.kind, _vector(v))
+        rows = [(c.id, c.source, c.doc_hash, c.position, c.location, c.heading, c.text, c.context, c.kind, _vector(v))
                 for c, v in zip(chunks, vectors, strict=True)]
         with self.con.cursor() as cur, self.con.transaction():
             cur.executemany(f"INSERT INTO {self.table} ({_COLUMNS}, kind, embedding) VALUES "
-                            "(%s, %s, %s, %s, %s, %s, %s, %s, %s::vector) ON CONFLICT (id) DO NOTHING", rows)
+                            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::vector) ON CONFLICT (id) DO NOTHING", rows)
 
     def delete(self, source: str) -> int:
         with self.con.cursor() as cur:
@@ -58,7 +59,7 @@ class PostgresStore:
         with self.con.cursor() as cur:
             cur.execute(f"SELECT {_COLUMNS}, 1 - (embedding <=> %s::vector) FROM {self.table} {where} "
                         "ORDER BY embedding <=> %s::vector LIMIT %s", (q, *params, q, k))
-            return [(Chunk(*row[:7]), float(row[7])) for row in cur.fetchall()]
+            return [(Chunk(*row[:8]), float(row[8])) for row in cur.fetchall()]
 
     def count(self) -> int:
         with self.con.cursor() as cur:
