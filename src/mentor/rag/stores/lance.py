@@ -40,7 +40,8 @@ class LanceStore:
         return before - self.count()
 
     def search(self, vector: np.ndarray, k: int, filters: dict[str, str] | None = None) -> list[tuple[Chunk, float]]:
-        query = self.table.search(vector.astype(np.float32)).distance_type("cosine").limit(k)
+        query = (self.table.search(vector.astype(np.float32)).distance_type("cosine")
+                 .select(list(_COLUMNS)).limit(k))  # not the stored vectors: less to convert per hit
         where = _where(check_filters(filters))
         if where:
             query = query.where(where, prefilter=True)
