@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup browser demo test test-slow bench clean
 
 setup: $(VENV)/.installed
 
@@ -18,8 +18,16 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(BIN)/mentor demo
 
-test: setup
+test: setup browser
 	$(BIN)/pytest -q
+
+# The report test renders the HTML report in a real browser when one is there: as root with apt, install
+# Debian's chromium; otherwise the test checks the HTML without rendering it.
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+		apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
+		echo "chromium not installed: the report test checks the HTML without rendering it"
 
 test-slow: setup
 	$(BIN)/pytest -q -m slow
