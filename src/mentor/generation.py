@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from mentor.data.conversation import Conversation
-from mentor.data.formats import load
+from mentor.data.formats import load_examples
 from mentor.data.template import render_prompt
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_text
@@ -172,15 +172,13 @@ def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptio
 def generate_file(lm: LoadedModel, data: str | Path, out: str | Path,
                   options: GenerationOptions = GenerationOptions()) -> int:
     """For each conversation: drop its last assistant turn, generate one, write prompt/reference/prediction JSONL."""
-    result = load(data)
-    if result.errors:
-        raise DataError(f"{len(result.errors)} problem(s) in {data}, first: {result.errors[0]}.")
-    if result.format == "text":
+    examples = load_examples(data)
+    if any(ex.is_text for ex in examples):
         raise DataError(f"{data} holds plain text; generation needs conversations (chat, Alpaca or ShareGPT).")
-    pairs = [ex.prompt_and_reference() for ex in result.examples]
+    pairs = [ex.prompt_and_reference() for ex in examples]
     predictions = generate(lm, [p for p, _ in pairs], options)
     lines = []
-    for (prompt, reference), ex, prediction in zip(pairs, result.examples, predictions, strict=True):
+    for (prompt, reference), ex, prediction in zip(pairs, examples, predictions, strict=True):
         lines.append(json.dumps({"line": ex.line, "messages": prompt.to_json()["messages"],
                                  "reference": reference, "prediction": prediction}, ensure_ascii=False))
     atomic_write_text(Path(out), "\n".join(lines) + "\n")

@@ -48,6 +48,23 @@ class LoadResult:
         return [p for p in self.problems if p.severity == "error"]
 
 
+def load_examples(path: str | Path) -> list[Conversation]:
+    """The examples of ``path``, or a DataError naming the first problem (for commands that need clean data)."""
+    result = load(path)
+    if result.errors:
+        raise DataError(f"{len(result.errors)} problem(s) in {path}, first: {result.errors[0]}. "
+                        f"See all with: mentor data check {path}")
+    return result.examples
+
+
+def json_records(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line, object) of a JSONL / JSON file; bad JSON raises a DataError with file and line."""
+    for number, obj, error in read_records(Path(path)):
+        if error is not None:
+            raise DataError(f"{path}:{number}: {error}.")
+        yield number, obj
+
+
 def load(path: str | Path, fmt: str | None = None) -> LoadResult:
     """Read a data file, detect its format (unless ``fmt`` is given) and normalise every example.
 

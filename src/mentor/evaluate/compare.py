@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.evaluate import html
-from mentor.evaluate.evaluation import load_conversations, reference_loss
+from mentor.data.formats import load_examples
+from mentor.evaluate.evaluation import reference_loss
 from mentor.evaluate.scores import score
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.workspace import Workspace
@@ -51,7 +52,7 @@ def compare(runs: Sequence[str], data: str | Path, model: str | None = None, opt
 
     ws = workspace or Workspace()
     options = options or GenerationOptions()
-    examples = [ex for ex in load_conversations(data) if not ex.is_text][:limit]
+    examples = [ex for ex in load_examples(data) if not ex.is_text][:limit]
     pairs = [ex.prompt_and_reference() for ex in examples]
     convs = [p for p, _ in pairs]
     result = Comparison(str(data), model or "", [BASE], [c.messages[-1].content for c in convs],

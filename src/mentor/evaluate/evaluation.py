@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mentor.data.conversation import Conversation
-from mentor.data.formats import load, read_records
+from mentor.data.formats import json_records, load_examples
 from mentor.errors import DataError
 from mentor.evaluate.scores import GENERATION_METRICS, MetricResult, score
 from mentor.files import atomic_write_json
@@ -43,21 +43,13 @@ class EvalResult:
                 "metrics": {n: m.to_json() for n, m in self.metrics.items()}, "samples": self.samples, **self.extra}
 
 
-def load_conversations(data: str | Path) -> list[Conversation]:
-    result = load(data)
-    if result.errors:
-        raise DataError(f"{len(result.errors)} problem(s) in {data}, first: {result.errors[0]}. "
-                        f"See all with: mentor data check {data}")
-    return result.examples
-
-
 def evaluate_model(lm, data: str | Path, metrics: Sequence[str] = GENERATION_METRICS, options=None,
                    limit: int | None = None, max_length: int = 1024, regex: str | None = None,
                    scorer: str | Callable | None = None, generate_answers: bool = True) -> EvalResult:
     """Loss and perplexity of ``lm`` on the references in ``data``, then its greedy answers scored."""
     from mentor.generation import GenerationOptions, generate
 
-    examples = load_conversations(data)[:limit]
+    examples = load_examples(data)[:limit]
     result = EvalResult(str(data), lm.name, lm.run.name if lm.run else None, len(examples))
     result.loss = reference_loss(lm, examples, max_length)
     chats = [ex for ex in examples if not ex.is_text]
@@ -96,9 +88,7 @@ def read_predictions(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise DataError(f"Predictions file {path} does not exist.")
     samples = []
-    for number, record, error in read_records(path):
-        if error:
-            raise DataError(f"{path}:{number}: {error}.")
+    for number, record in json_records(path):
         if not isinstance(record, dict) or not isinstance(record.get("prediction"), str):
             raise DataError(f"{path}:{number}: prediction: missing or not a string.")
         reference = record.get("reference")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from mentor.data.formats import read_records
+from mentor.data.formats import json_records
 from mentor.errors import DataError, MentorError
 from mentor.evaluate.text import has_cjk
 
@@ -97,9 +97,7 @@ def _read_csv(path: Path) -> list[Question]:
 
 def _read_jsonl(path: Path) -> list[Question]:
     out = []
-    for number, r, error in read_records(path):
-        if error:
-            raise DataError(f"{path}:{number}: {error}.")
+    for number, r in json_records(path):
         choices = r.get("choices") if isinstance(r, dict) else None
         if not isinstance(choices, list) or not isinstance(r.get("question"), str) or not isinstance(choices, list) or not 2 <= len(choices) <= 8:
             raise DataError(f"{path}:{number}: needs 'question' (string) and 'choices' (2 to 8 strings).")

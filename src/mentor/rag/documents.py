@@ -101,12 +101,10 @@ def _html_text(text: str) -> str:
 
 
 def _jsonl(path: Path) -> list[Section]:
-    from mentor.data.formats import read_records
+    from mentor.data.formats import json_records
 
     out = []
-    for number, record, error in read_records(path):
-        if error:
-            raise DataError(f"{path}:{number}: {error}.")
+    for number, record in json_records(path):
         title = ""
         if isinstance(record, dict):
             text = record.get("text") or record.get("content") or "\n".join(

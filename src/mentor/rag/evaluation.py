@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from mentor.data.formats import read_records
+from mentor.data.formats import json_records
 from mentor.errors import DataError
 from mentor.rag.chunk import Chunk
 
@@ -23,9 +23,7 @@ class Query:
 def load_queries(path: str | Path) -> list[Query]:
     """JSONL: ``query`` (or ``question``), ``relevant`` (string or list), optional ``answer``."""
     out = []
-    for number, r, error in read_records(Path(path)):
-        if error:
-            raise DataError(f"{path}:{number}: {error}.")
+    for number, r in json_records(path):
         q = r.get("query", r.get("question")) if isinstance(r, dict) else None
         rel = r.get("relevant") if isinstance(r, dict) else None
         rel = [rel] if isinstance(rel, str) else rel

@@ -12,7 +12,7 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from mentor.data.formats import load
+from mentor.data.formats import load_examples
 from mentor.data.prepare import split
 from mentor.data.template import IGNORE_INDEX, Encoded, encode
 from mentor.errors import DataError, MentorError
@@ -331,9 +331,9 @@ def _run_folder(config: TrainConfig, ws: Workspace) -> tuple[Path, str]:
 
 
 def _datasets(config: TrainConfig, tokenizer, console: Console) -> tuple[list[Encoded], list[Encoded], list]:
-    train_examples = _load_valid(config.data)
+    train_examples = load_examples(config.data)
     if config.val:
-        val_examples = _load_valid(config.val)
+        val_examples = load_examples(config.val)
     else:
         train_examples, val_examples = split(train_examples, config.val_ratio, config.seed)
     encoded = []
@@ -348,15 +348,6 @@ def _datasets(config: TrainConfig, tokenizer, console: Console) -> tuple[list[En
         raise DataError(f"No trainable examples in {config.data} (check it with: mentor data check {config.data}).")
     val = [e for e in (encode(ex, tokenizer, config.max_length, config.train_on) for ex in val_examples) if e.trained_tokens]
     return encoded, val, [ex for ex in val_examples if not ex.is_text]
-
-
-def _load_valid(path: str):
-    result = load(path)
-    if result.errors:
-        first = result.errors[0]
-        raise DataError(f"{len(result.errors)} problem(s) in {path}, first: {first}. "
-                        f"See all with: mentor data check {path}")
-    return result.examples
 
 
 def _previous_eval(run_dir: Path) -> dict:
