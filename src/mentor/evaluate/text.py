@@ -24,6 +24,11 @@ def has_cjk(text: str) -> bool:
     return bool(_HAS_CJK.search(text))
 
 
+def is_cjk(char: str) -> bool:
+    """A character of the CJK blocks, full-width punctuation included (text joins without spaces there)."""
+    return char >= "\u2e80"
+
+
 def words(text: str) -> list[str]:
     """Words for ROUGE: jieba segments of CJK runs, lower-cased [a-z0-9]+ words elsewhere."""
     out: list[str] = []

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mentor.evaluate.text import is_cjk
+
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 # A sentence ends after Chinese 。！？；… (plus closing quotes) or after English .!? followed by space.
 _SENTENCE = re.compile(r"(?<=[。！？；…])[”’」』）)\"']*|(?<=[.!?])[\"')\]]*(?=\s)")
@@ -117,18 +119,10 @@ def _pack(units: list[tuple[str, int]], heading: str, size: int, overlap: int) -
 def _join(parts) -> str:
     text = ""
     for p in parts:
-        if text and not text.endswith("\n") and not (_is_cjk_end(text) and _is_cjk_start(p)):
+        if text and not text.endswith("\n") and not (is_cjk(text[-1]) and p and is_cjk(p[0])):
             text += " "
         text += p
     return text.strip()
-
-
-def _is_cjk_end(s: str) -> bool:
-    return bool(s) and ord(s[-1]) > 0x2E80
-
-
-def _is_cjk_start(s: str) -> bool:
-    return bool(s) and ord(s[0]) > 0x2E80
 
 
 def _cut_by_chars(sentence: str, size: int) -> list[str]:

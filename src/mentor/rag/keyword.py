@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mentor.evaluate.text import words
+from mentor.evaluate.text import is_cjk, words
 from mentor.files import atomic_dir
 from mentor.rag.chunk import Chunk
 
@@ -23,7 +23,7 @@ def tokens(text: str) -> list[str]:
         if w in _STOP:
             continue
         out.append(w)
-        if len(w) > 1 and ord(w[0]) > 0x2E80:  # also the characters of a Chinese word
+        if len(w) > 1 and is_cjk(w[0]):  # also the characters of a Chinese word
             out.extend(w)
     return out
 

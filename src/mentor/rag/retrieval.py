@@ -69,7 +69,8 @@ def _keyword(kb, query: str, k: int, filters: dict[str, str]) -> list[Hit]:
 def _matches(chunk: Chunk, filters: dict[str, str]) -> bool:
     for key, value in filters.items():
         have = getattr(chunk, key)
-        if value.endswith("*") and not have.startswith(value[:-1]) or not value.endswith("*") and have != value:
+        ok = have.startswith(value[:-1]) if value.endswith("*") else have == value
+        if not ok:
             return False
     return True
 
