@@ -68,11 +68,12 @@ def build_report(run: str, workspace: Workspace | None = None, out: Path | None 
 
 def _training_replies(run_dir: Path) -> list[str]:
     from mentor.data.formats import load
+    from mentor.errors import MentorError
     from mentor.tune.config import load_config
 
     try:
         data = load(load_config(run_dir / "config.yaml").data)
-    except Exception:  # the training file may have moved since; memorisation is then not checked
+    except MentorError:  # the training file may have moved since; memorisation is then not checked
         return []
     return [m.content for ex in data.examples for m in ex.messages if m.role == "assistant"]
 
