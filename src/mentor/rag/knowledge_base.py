@@ -152,8 +152,9 @@ class KnowledgeBase:
         root = Path(folder).resolve()
         if not root.is_dir():
             raise MentorError(f"{folder} is not a folder.")
-        report = self.add([root], progress)
-        present = {str(p.resolve()) for p in find_files([root])}
+        files = find_files([root])
+        report = self.add(files, progress)
+        present = {str(p.resolve()) for p in files}
         gone = [s for s in self.store.sources() if s.startswith(str(root) + "/") and s not in present]
         for source in gone:
             report.chunks_removed += self.store.delete(source)
