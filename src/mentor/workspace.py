@@ -5,6 +5,10 @@ Layout::
     <home>/registry.sqlite   data sets, runs and models
     <home>/models/<alias>/   de-quantised model caches (safetensors)
     <home>/runs/<name>/      one folder per training run
+    <home>/files/<id><ext>   files uploaded to the server (generated names)
+    <home>/kb/<name>/        knowledge bases
+
+The server's files, fine-tuning jobs and vector stores live in the same registry (``mentor.serve``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS models (
     name TEXT PRIMARY KEY, source TEXT NOT NULL, path TEXT NOT NULL,
     parameters INTEGER, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS files (
+    id TEXT PRIMARY KEY, filename TEXT NOT NULL, purpose TEXT NOT NULL, bytes INTEGER NOT NULL,
+    path TEXT NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT NOT NULL, request TEXT NOT NULL,
+    fine_tuned_model TEXT, error TEXT, finished REAL, attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS job_events (
+    job_id TEXT NOT NULL, created REAL NOT NULL, level TEXT NOT NULL, message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS vector_stores (
+    id TEXT PRIMARY KEY, name TEXT, created REAL NOT NULL, metadata TEXT NOT NULL
 );
 """
 
@@ -64,7 +82,8 @@ class Workspace:
     def runs_dir(self) -> Path:
         return self.home / "runs"
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
+        """A connection to the registry (use with ``contextlib.closing``; ``with con:`` commits)."""
         self.home.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.home / "registry.sqlite", timeout=30)
         con.row_factory = sqlite3.Row
@@ -88,7 +107,7 @@ class Workspace:
     def save_run(self, name: str, path: Path, base_model: str, method: str, status: str,
                  summary: dict[str, Any] | None = None) -> None:
         now = time.time()
-        with closing(self._connect()) as con, con:
+        with closing(self.connect()) as con, con:
             con.execute(
                 "INSERT INTO runs (name, path, base_model, method, status, created, updated, summary)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET path=excluded.path,"
@@ -99,36 +118,36 @@ class Workspace:
             )
 
     def get_run(self, name: str) -> RunRecord | None:
-        with closing(self._connect()) as con:
+        with closing(self.connect()) as con:
             row = con.execute("SELECT * FROM runs WHERE name = ?", (name,)).fetchone()
         return _run_record(row) if row else None
 
     def list_runs(self) -> list[RunRecord]:
-        with closing(self._connect()) as con:
+        with closing(self.connect()) as con:
             rows = con.execute("SELECT * FROM runs ORDER BY created").fetchall()
         return [_run_record(r) for r in rows]
 
     # -- data sets and models --------------------------------------------------------------
     def save_dataset(self, name: str, path: Path, fmt: str, examples: int, sha256: str) -> None:
-        with closing(self._connect()) as con, con:
+        with closing(self.connect()) as con, con:
             con.execute(
                 "INSERT OR REPLACE INTO datasets VALUES (?, ?, ?, ?, ?, ?)",
                 (name, str(Path(path).resolve()), fmt, examples, sha256, time.time()),
             )
 
     def list_datasets(self) -> list[dict[str, Any]]:
-        with closing(self._connect()) as con:
+        with closing(self.connect()) as con:
             return [dict(r) for r in con.execute("SELECT * FROM datasets ORDER BY created")]
 
     def save_model(self, name: str, source: str, path: Path, parameters: int | None) -> None:
-        with closing(self._connect()) as con, con:
+        with closing(self.connect()) as con, con:
             con.execute(
                 "INSERT OR REPLACE INTO models VALUES (?, ?, ?, ?, ?)",
                 (name, source, str(path), parameters, time.time()),
             )
 
     def list_models(self) -> list[dict[str, Any]]:
-        with closing(self._connect()) as con:
+        with closing(self.connect()) as con:
             return [dict(r) for r in con.execute("SELECT * FROM models ORDER BY name")]
 
 

@@ -18,7 +18,7 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from mentor.cli import data, demo, evaluate, generate, kb, methods, models, runs, train
+    from mentor.cli import data, demo, evaluate, generate, kb, methods, models, runs, serve, train
 
     app.add_typer(models.app, name="models", help="Embedded and local models.")
     app.add_typer(runs.app, name="runs", help="Training runs in the workspace.")
@@ -29,6 +29,7 @@ def _register() -> None:
     kb.register(app)
     methods.register(app)
     demo.register(app)
+    serve.register(app)
 
 
 def _quiet_libraries() -> None:

@@ -68,12 +68,16 @@ def attribute(answer: str, hits: list[Hit]) -> int | None:
 
 
 def ask(kb, lm, question: str, k: int = 3, mode: str = "hybrid", options=None, filters=None,
-        reranker=None) -> tuple[Answer, Iterator[str]]:
+        reranker=None, streamer=None) -> tuple[Answer, Iterator[str]]:
     """The retrieval result at once, and the answer as a stream of text pieces (collected into
-    ``Answer.text`` / ``cited`` as it is consumed)."""
+    ``Answer.text`` / ``cited`` as it is consumed).
+
+    ``streamer(conversation, options)`` generates the reply (default: ``lm`` via ``generation.stream``;
+    the server passes its batching engine)."""
     from mentor.generation import GenerationOptions, stream
 
     options = options or GenerationOptions(max_new_tokens=256, repetition_penalty=1.05)
+    streamer = streamer or (lambda conversation, opts: stream(lm, conversation, opts))
     rephrase = (lambda q: rephrasings(lm, q)) if mode == "fusion" else None
     hits = search(kb, question, mode, k, filters, rephrase, reranker)
     result = Answer(question, hits, is_relevant(question, hits))
@@ -83,7 +87,7 @@ def ask(kb, lm, question: str, k: int = 3, mode: str = "hybrid", options=None, f
             result.text = DONT_KNOW_ZH if has_cjk(question) else DONT_KNOW
             yield result.text
             return
-        for piece in stream(lm, prompt(question, hits), options):
+        for piece in streamer(prompt(question, hits), options):
             result.text += piece
             yield piece
         result.text = result.text.strip()

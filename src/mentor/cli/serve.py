@@ -1,0 +1,44 @@
+"""`mentor serve`: the OpenAI-compatible API on this machine."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+from rich.console import Console
+
+from mentor.errors import MentorError
+from mentor.models import DEFAULT_LLM
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_cmd)
+
+
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", help="address to bind (other machines reach it only if you change this)"),
+    port: int = typer.Option(8000, help="port"),
+    api_key: str = typer.Option(None, envvar="MENTOR_API_KEY", help="require 'Authorization: Bearer KEY' (or MENTOR_API_KEY)"),
+    model: str = typer.Option(DEFAULT_LLM, help="model that answers for kb: models"),
+    max_batch: int = typer.Option(8, help="requests decoded together"),
+    max_tokens: int = typer.Option(1024, help="cap on generated tokens per choice"),
+    max_upload_mb: int = typer.Option(512, help="largest file upload"),
+    worker: bool = typer.Option(True, help="run fine-tuning jobs in a worker process"),
+    trust_remote_code: bool = typer.Option(False, help="allow model code from model folders (off: safer)"),
+) -> None:
+    """Serve chat, completions, embeddings, files, fine-tuning jobs and vector stores (OpenAI's API)."""
+    import uvicorn
+
+    from mentor.serve import ServeSettings, create_app
+
+    console = Console(stderr=True)
+    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
+        console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach this "
+                      "machine can use it (set --api-key or MENTOR_API_KEY).")
+    if port < 1 or port > 65535:
+        raise MentorError(f"--port {port} is not a valid port.")
+    settings = ServeSettings(os.environ.get("MENTOR_HOME"), host, port, api_key, model, max_batch=max_batch,
+                             max_tokens=max_tokens, max_upload_bytes=max_upload_mb << 20, worker=worker,
+                             trust_remote_code=trust_remote_code)
+    console.print(f"Mentor API on http://{host}:{port}/v1 (OpenAI-compatible; docs at /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

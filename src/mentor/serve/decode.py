@@ -1,0 +1,116 @@
+"""Batched decoding for the server: several requests share each forward pass; every row keeps its own
+sampling settings, token limit and stop strings, and hands out text as soon as it is safe to show."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Sampling:
+    max_tokens: int = 256
+    temperature: float = 1.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+
+
+@dataclass
+class Row:
+    """One sequence being generated. ``emit(delta, finish_reason)`` is called with new text as it becomes
+    final (``finish_reason`` is None until the last call: "stop" or "length")."""
+
+    prompt_ids: list[int]
+    sampling: Sampling
+    emit: Callable[[str, str | None], None] | None
+    ids: list[int] = field(default_factory=list)
+    text: str = ""
+    shown: int = 0  # characters of ``text`` already emitted
+    finish_reason: str | None = None
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if self.sampling.seed is not None:
+            self.generator = torch.Generator().manual_seed(self.sampling.seed)
+
+    def update(self, text: str, finished: str | None = None) -> None:
+        """Take the whole text so far; cut at a stop string; emit what can no longer change."""
+        for stop in self.sampling.stop:
+            at = text.find(stop)
+            if at >= 0:
+                text, finished = text[:at], "stop"
+        self.text = text
+        if finished is None:
+            safe = len(text)
+            if text.endswith("\ufffd"):  # half of a multi-byte character: wait for the rest
+                safe -= 1
+            for stop in self.sampling.stop:  # a stop string may be starting at the end: hold it back
+                for n in range(min(len(stop) - 1, safe), 0, -1):
+                    if text[:safe].endswith(stop[:n]):
+                        safe -= n
+                        break
+        else:
+            safe = len(text)
+        if safe > self.shown or finished:
+            delta, self.shown = text[self.shown:safe], max(self.shown, safe)
+            self.finish_reason = finished
+            self.emit(delta, finished)
+
+
+def choose(logits: torch.Tensor, row: Row) -> int:
+    """Next token for one row from its last-position ``logits`` (vocab,)."""
+    s = row.sampling
+    logits = logits.float()
+    if row.ids and (s.presence_penalty or s.frequency_penalty):
+        seen, counts = torch.tensor(row.ids).unique(return_counts=True)
+        logits[seen] -= s.presence_penalty + s.frequency_penalty * counts.float()
+    if s.temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits / s.temperature, dim=-1)
+    if s.top_p < 1.0:
+        ordered, index = probs.sort(descending=True)
+        keep = ordered.cumsum(-1) - ordered < s.top_p  # nucleus: the smallest set reaching top_p
+        probs = torch.zeros_like(probs).scatter(0, index, ordered * keep)
+    return int(torch.multinomial(probs / probs.sum(), 1, generator=row.generator))
+
+
+@torch.no_grad()
+def decode(model, tokenizer, rows: list[Row], eos_ids: set[int]) -> None:
+    """Generate every row to its end, one forward pass per token for the whole batch (KV cache,
+    left padding). Finished rows ride along on padding until the longest is done."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
+    width = max(len(r.prompt_ids) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
+        mask[i, width - len(r.prompt_ids):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
+    past = out.past_key_values
+    logits = out.logits[:, -1]  # (B, vocab)
+    while True:
+        step = []
+        for i, r in enumerate(rows):
+            if r.finish_reason is not None:
+                step.append(pad)
+                continue
+            token = choose(logits[i], r)
+            step.append(token)
+            if token in eos_ids:
+                r.update(r.text, "stop")
+                continue
+            r.ids.append(token)
+            text = tokenizer.decode(r.ids, skip_special_tokens=True)
+            r.update(text, "length" if len(r.ids) >= r.sampling.max_tokens else None)
+        if all(r.finish_reason is not None for r in rows):
+            return
+        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
+        out = model(input_ids=torch.tensor(step).unsqueeze(1), attention_mask=mask,
+                    position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=past, use_cache=True)
+        past, logits = out.past_key_values, out.logits[:, -1]

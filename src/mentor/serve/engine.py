@@ -1,0 +1,321 @@
+"""The inference engine behind the HTTP routes: resolves model ids, keeps models loaded, and runs all
+generation on one scheduler thread that batches waiting requests for the same model.
+
+Model ids: a base model alias (``smollm2-135m-instruct``), a fine-tuned run (``ft:<base>:<suffix>:<run>``
+or the run's name) and ``kb:<name>`` (answers from a knowledge base with the default model).
+LoRA-family runs share their base: each is a named peft adapter switched per request, no reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from mentor.data.conversation import Conversation
+from mentor.data.template import render_prompt
+from mentor.errors import MentorError
+from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
+from mentor.models.aliases import ALIASES
+from mentor.serve.decode import Row, Sampling, decode
+from mentor.tune.artifact import artifact_dir, read_method
+from mentor.workspace import Workspace
+
+
+class NotFound(MentorError):
+    """The request names a model, file, job or store that does not exist."""
+
+
+class Busy(MentorError):
+    """More requests are waiting than the server takes; the client should retry later."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a model id points at: a base model, a run on its base, or a knowledge base."""
+
+    id: str
+    base: str
+    run: str | None = None
+    run_dir: Path | None = None
+    kb: str | None = None
+    shared: bool = False  # a LoRA-family adapter served on the shared base
+
+    @property
+    def key(self) -> str:
+        """Requests with the same key can share one forward pass."""
+        return self.run if self.run and not self.shared else self.base
+
+
+def model_id(run_name: str, base: str, suffix: str | None) -> str:
+    return f"ft:{base}:{suffix or ''}:{run_name}"
+
+
+@dataclass
+class Event:
+    index: int  # which of the request's n choices
+    delta: str = ""
+    finish_reason: str | None = None
+    prompt_tokens: int = 0  # set on the first event
+    completion_tokens: int = 0  # set on the finishing event
+    error: str | None = None
+
+
+class Handle:
+    """Events of one request, consumed by an async route or by a blocking caller."""
+
+    def __init__(self, n: int, loop: asyncio.AbstractEventLoop | None):
+        self.n, self.loop = n, loop
+        self._async: asyncio.Queue | None = asyncio.Queue() if loop else None
+        self._sync: queue.Queue = queue.Queue()
+
+    def put(self, event: Event) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._async.put_nowait, event)
+        else:
+            self._sync.put(event)
+
+    async def events(self) -> AsyncIterator[Event]:
+        finished = 0
+        while finished < self.n:
+            event = await self._async.get()
+            finished += event.finish_reason is not None or event.error is not None
+            yield event
+
+    def blocking(self) -> Iterator[Event]:
+        finished = 0
+        while finished < self.n:
+            event = self._sync.get()
+            finished += event.finish_reason is not None or event.error is not None
+            yield event
+
+
+@dataclass
+class _Request:
+    target: Target
+    conversation: Conversation | None
+    prompt: str | None
+    sampling: Sampling
+    handle: Handle
+    queued: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Loaded:
+    model: torch.nn.Module
+    tokenizer: object
+    serial: bool = False  # prompt-learning methods: peft's own generate, one request at a time
+    adapters: set[str] = field(default_factory=set)
+    used: float = 0.0
+
+
+class Engine:
+    def __init__(self, workspace: Workspace, default_model: str = DEFAULT_LLM, max_batch: int = 8,
+                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False):
+        self.ws, self.default_model = workspace, default_model
+        self.max_batch, self.max_waiting, self.max_loaded = max_batch, max_waiting, max_loaded
+        self.trust_remote_code = trust_remote_code
+        self._loaded: dict[str, _Loaded] = {}
+        self._tokenizers: dict[str, object] = {}
+        self._waiting: list[_Request] = []
+        self._cv = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._loop, name="mentor-engine", daemon=True)
+        self._thread.start()
+
+    # -- model ids ---------------------------------------------------------------------------
+    def base_models(self) -> list[str]:
+        return sorted(name for name, alias in ALIASES.items() if alias.kind == "llm")
+
+    def fine_tuned(self) -> list[tuple[str, str, float]]:
+        """(model id, base, created) for every finished run in the workspace."""
+        out = []
+        for run in self.ws.list_runs():
+            if run.status == "succeeded":
+                out.append((model_id(run.name, run.base_model, run.summary.get("suffix")), run.base_model, run.created))
+        return out
+
+    def resolve(self, name: str) -> Target:
+        if name.startswith("kb:"):
+            from mentor.rag.knowledge_base import list_names
+
+            if name[3:] not in list_names(self.ws):
+                raise NotFound(f"The model '{name}' does not exist: no knowledge base '{name[3:]}'.")
+            return Target(name, self.default_model, kb=name[3:])
+        if name in self.base_models():
+            return Target(name, name)
+        run_name = name.rsplit(":", 1)[-1] if name.startswith("ft:") else name
+        record = self.ws.get_run(run_name)
+        if record is None or record.status != "succeeded" or artifact_dir(record.path) is None:
+            raise NotFound(f"The model '{name}' does not exist (see GET /v1/models).")
+        folder = artifact_dir(record.path)
+        method, _, base = read_method(folder)
+        config = folder / "adapter_config.json"
+        shared = config.exists() and json.loads(config.read_text()).get("peft_type") == "LORA" and base in self.base_models()
+        return Target(name, base, run_name, record.path, shared=shared)
+
+    def tokenizer(self, target: Target):
+        source = str(artifact_dir(target.run_dir)) if target.run else target.base
+        if source not in self._tokenizers:
+            self._tokenizers[source] = load_tokenizer(source, self.ws, self.trust_remote_code)
+        return self._tokenizers[source]
+
+    # -- requests ----------------------------------------------------------------------------
+    def submit(self, target: Target, sampling: Sampling, conversation: Conversation | None = None,
+               prompt: str | None = None, n: int = 1, loop: asyncio.AbstractEventLoop | None = None) -> Handle:
+        """Queue a chat (``conversation``) or a completion (``prompt``) for ``n`` choices."""
+        handle = Handle(n, loop)
+        with self._cv:
+            if sum(r.handle.n for r in self._waiting) + n > self.max_waiting:
+                raise Busy(f"The server is busy ({self.max_waiting} generations waiting); retry shortly.")
+            self._waiting.append(_Request(target, conversation, prompt, sampling, handle))
+            self._cv.notify()
+        return handle
+
+    def stream_text(self, target: Target, conversation: Conversation, sampling: Sampling) -> Iterator[str]:
+        """Blocking: the reply's text pieces (for library code such as RAG answers on a worker thread)."""
+        for event in self.submit(target, sampling, conversation).blocking():
+            if event.error:
+                raise MentorError(event.error)
+            if event.delta:
+                yield event.delta
+
+    def close(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify()
+        self._thread.join(timeout=5)
+
+    # -- the scheduler thread ----------------------------------------------------------------
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._waiting and not self._stopped:
+                    self._cv.wait()
+                if self._stopped:
+                    return
+                first = self._waiting[0]
+                batch, rows = [], 0
+                for r in list(self._waiting):
+                    if r.target.key == first.target.key and rows + r.handle.n <= max(self.max_batch, first.handle.n):
+                        batch.append(r)
+                        rows += r.handle.n
+                        self._waiting.remove(r)
+            try:
+                self._run(batch)
+            except Exception as e:  # report to every waiting client; the engine keeps serving
+                message = str(e) if isinstance(e, MentorError) else f"generation failed: {type(e).__name__}: {e}"
+                for r in batch:
+                    for i in range(r.handle.n):
+                        r.handle.put(Event(i, error=message))
+
+    def _run(self, batch: list[_Request]) -> None:
+        loaded = self._load(batch[0].target)
+        rows: list[Row] = []
+        for r in batch:
+            tok = self.tokenizer(r.target)
+            text = render_prompt(r.conversation, tok) if r.conversation is not None else r.prompt
+            ids = tok(text, add_special_tokens=False)["input_ids"]
+            for i in range(r.handle.n):
+                sampling = r.sampling if r.sampling.seed is None or i == 0 else \
+                    Sampling(**{**r.sampling.__dict__, "seed": r.sampling.seed + i})
+                r.handle.put(Event(i, prompt_tokens=len(ids)))
+                row = Row(ids, sampling, emit=None)
+                row.emit = lambda delta, finish, row=row, i=i, h=r.handle: h.put(
+                    Event(i, delta, finish, completion_tokens=len(row.ids) if finish else 0))
+                rows.append(row)
+        eos = self._eos_ids(self.tokenizer(batch[0].target))
+        model = loaded.model
+        with self._adapter(loaded, batch[0].target), torch.inference_mode():
+            if loaded.serial:
+                for row in rows:
+                    _generate_serial(model, self.tokenizer(batch[0].target), row, eos)
+            else:
+                decode(model, self.tokenizer(batch[0].target), rows, eos)
+
+    @staticmethod
+    def _eos_ids(tok) -> set[int]:
+        ids = {tok.eos_token_id}
+        for name in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
+            token = tok.convert_tokens_to_ids(name) if name in tok.get_vocab() else None
+            if token is not None:
+                ids.add(token)
+        return ids
+
+    def _adapter(self, loaded: _Loaded, target: Target):
+        from contextlib import nullcontext
+
+        if not loaded.adapters:
+            return nullcontext()
+        if target.run is None or not target.shared:
+            return loaded.model.disable_adapter()
+        loaded.model.set_adapter(target.run)
+        return nullcontext()
+
+    def _load(self, target: Target) -> _Loaded:
+        loaded = self._loaded.get(target.key)
+        if loaded is None:
+            while len(self._loaded) >= self.max_loaded:  # least recently used goes
+                del self._loaded[min(self._loaded, key=lambda k: self._loaded[k].used)]
+            if target.run and not target.shared:
+                from mentor.generation import load_for_inference
+
+                lm = load_for_inference(run=target.run, workspace=self.ws, trust_remote_code=self.trust_remote_code)
+                method, _, _ = read_method(artifact_dir(target.run_dir))
+                loaded = _Loaded(lm.model, lm.tokenizer, serial=method.prompt_learning)
+            else:
+                model = load_causal_lm(target.base, self.ws, trust_remote_code=self.trust_remote_code).eval()
+                loaded = _Loaded(model, self.tokenizer(Target(target.base, target.base)))
+            self._loaded[target.key] = loaded
+        if target.shared and target.run not in loaded.adapters:
+            from peft import PeftModel
+
+            folder = str(artifact_dir(target.run_dir))
+            if loaded.adapters:
+                loaded.model.load_adapter(folder, adapter_name=target.run, is_trainable=False)
+            else:
+                loaded.model = PeftModel.from_pretrained(loaded.model, folder, adapter_name=target.run,
+                                                         is_trainable=False).eval()
+            loaded.adapters.add(target.run)
+        loaded.used = time.monotonic()
+        return loaded
+
+
+def _generate_serial(model, tokenizer, row: Row, eos: set[int]) -> None:
+    """peft's own generate for prompt-learning methods (virtual tokens live in its cache handling)."""
+    from transformers import TextIteratorStreamer
+
+    ids = torch.tensor([row.prompt_ids])
+    kwargs = {"max_new_tokens": row.sampling.max_tokens, "eos_token_id": sorted(eos),
+              "pad_token_id": tokenizer.pad_token_id, "do_sample": row.sampling.temperature > 0}
+    if row.sampling.temperature > 0:
+        kwargs.update(temperature=row.sampling.temperature, top_p=row.sampling.top_p)
+        if row.sampling.seed is not None:
+            torch.manual_seed(row.sampling.seed)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+
+    def work() -> None:
+        with torch.no_grad():
+            model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kwargs)
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    text = ""
+    for piece in streamer:
+        text += piece
+        row.ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        row.update(text)
+        if row.finish_reason:
+            break
+    thread.join()
+    if row.finish_reason is None:
+        row.update(text, "length" if len(row.ids) >= row.sampling.max_tokens else "stop")
