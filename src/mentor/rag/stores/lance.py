@@ -41,7 +41,7 @@ class LanceStore:
 
     def search(self, vector: np.ndarray, k: int, filters: dict[str, str] | None = None) -> list[tuple[Chunk, float]]:
         query = (self.table.search(vector.astype(np.float32)).distance_type("cosine")
-                 .select(list(_COLUMNS)).limit(k))  # not the stored vectors: less to convert per hit
+                 .select([*_COLUMNS, "_distance"]).limit(k))  # not the stored vectors: less to convert per hit
         where = _where(check_filters(filters))
         if where:
             query = query.where(where, prefilter=True)
