@@ -33,6 +33,7 @@ class Row:
     shown: int = 0  # characters of ``text`` already emitted
     finish_reason: str | None = None
     generator: torch.Generator | None = None
+    cancelled: Callable[[], bool] = lambda: False  # the client went away: stop spending compute on it
 
     def __post_init__(self) -> None:
         if self.sampling.seed is not None:
@@ -97,6 +98,8 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int]) -> None:
     while True:
         step = []
         for i, r in enumerate(rows):
+            if r.finish_reason is None and r.cancelled():
+                r.finish_reason = "cancelled"
             if r.finish_reason is not None:
                 step.append(pad)
                 continue

@@ -75,6 +75,7 @@ class Handle:
         self.n, self.loop = n, loop
         self._async: asyncio.Queue | None = asyncio.Queue() if loop else None
         self._sync: queue.Queue = queue.Queue()
+        self.cancelled = False  # set when the client disconnects
 
     def put(self, event: Event) -> None:
         if self.loop is not None:
@@ -119,7 +120,7 @@ class _Loaded:
 class Engine:
     def __init__(self, workspace: Workspace, default_model: str = DEFAULT_LLM, max_batch: int = 8,
                  max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False,
-                 gather_seconds: float = 0.05):
+                 gather_seconds: float = 0.02):
         self.ws, self.default_model = workspace, default_model
         self.max_batch, self.max_waiting, self.max_loaded = max_batch, max_waiting, max_loaded
         self.trust_remote_code, self.gather_seconds = trust_remote_code, gather_seconds
@@ -230,6 +231,9 @@ class Engine:
             self._cv.wait(wait)
 
     def _run(self, batch: list[_Request]) -> None:
+        batch = [r for r in batch if not r.handle.cancelled]  # clients that left while waiting
+        if not batch:
+            return
         loaded = self._load(batch[0].target)
         rows: list[Row] = []
         for r in batch:
@@ -240,7 +244,7 @@ class Engine:
                 sampling = r.sampling if r.sampling.seed is None or i == 0 else \
                     Sampling(**{**r.sampling.__dict__, "seed": r.sampling.seed + i})
                 r.handle.put(Event(i, prompt_tokens=len(ids)))
-                row = Row(ids, sampling, emit=None)
+                row = Row(ids, sampling, emit=None, cancelled=lambda h=r.handle: h.cancelled)
                 row.emit = lambda delta, finish, row=row, i=i, h=r.handle: h.put(
                     Event(i, delta, finish, completion_tokens=len(row.ids) if finish else 0))
                 rows.append(row)

@@ -56,7 +56,7 @@ async def chat(body: ChatRequest, request: Request):
         return await _knowledge_base_chat(request, body, target, conversation, sampling, reply_id, created)
     handle = state.engine.submit(target, sampling, conversation, n=body.n, loop=asyncio.get_running_loop())
     if body.stream:
-        return _sse(_chat_chunks(handle, body.model, reply_id, created, include_usage))
+        return _sse(_chat_chunks(handle, body.model, reply_id, created, include_usage), [handle])
     texts, finishes, prompt, completion = await _collect(handle)
     choices = [{"index": i, "message": {"role": "assistant", "content": texts[i], "refusal": None},
                 "finish_reason": finishes[i], "logprobs": None} for i in range(body.n)]
@@ -76,7 +76,7 @@ async def completions(body: CompletionRequest, request: Request):
     handles = [state.engine.submit(target, sampling, prompt=p, n=body.n, loop=loop) for p in prompts]
     reply_id, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
     if body.stream:
-        return _sse(_completion_chunks(handles, body, reply_id, created))
+        return _sse(_completion_chunks(handles, body, reply_id, created), handles)
     choices, prompt_total, completion_total = [], 0, 0
     for p, handle in enumerate(handles):
         texts, finishes, prompt, completion = await _collect(handle)
@@ -201,10 +201,14 @@ async def _completion_chunks(handles: list[Handle], body: CompletionRequest, rep
                                             "finish_reason": e.finish_reason, "logprobs": None}]}
 
 
-def _sse(chunks: AsyncIterator[dict]) -> StreamingResponse:
+def _sse(chunks: AsyncIterator[dict], handles: list[Handle] = ()) -> StreamingResponse:
     async def body():
-        async for chunk in chunks:
-            yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
-        yield "data: [DONE]\n\n"
+        try:
+            async for chunk in chunks:
+                yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+            yield "data: [DONE]\n\n"
+        finally:  # also when the client disconnects mid-stream: its rows stop generating
+            for handle in handles:
+                handle.cancelled = True
 
     return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
