@@ -208,3 +208,11 @@ def test_restart_keeps_files_jobs_and_models(server):
     assert [j.status for j in again.client.fine_tuning.jobs.list().data] == [j.status for j in before]
     assert [m.id for m in again.client.models.list()] == models
     assert again.client.files.list().data
+
+
+def test_the_judge_works_through_the_server(server):
+    from mentor.evaluate.judge import Judge
+
+    prompt = "Question: What is 2+2?\nAnswer: 4\nRate the answer from 1 to 10. Reply with the number only."
+    remote = Judge(f"{server.url}/v1", MODEL, api_key=KEY).ask(prompt)
+    assert remote.strip() == Judge(MODEL).ask(prompt).strip()  # greedy: the same reply as the local judge

@@ -68,3 +68,17 @@ def test_batched_decode_matches_generate_greedy(tiny_model):
     decode(lm.model, tok, rows, {tok.eos_token_id})
     assert [g.strip() for g in got] == expected
     assert all(r.finish_reason in ("stop", "length") for r in rows)
+
+
+def test_requests_beyond_capacity_are_refused_not_queued_forever(workspace):
+    import pytest
+
+    from mentor.serve.engine import Busy, Engine, Target
+
+    engine = Engine(workspace, max_waiting=2, gather_seconds=60)  # the first request waits for partners
+    try:
+        engine.submit(Target("m", "m"), Sampling(), prompt="a", n=2)
+        with pytest.raises(Busy, match="busy"):
+            engine.submit(Target("m", "m"), Sampling(), prompt="b")
+    finally:
+        engine.close()

@@ -201,9 +201,10 @@ class Engine:
             with self._cv:
                 while not self._waiting and not self._stopped:
                     self._cv.wait()
+                if not self._stopped:
+                    self._gather()
                 if self._stopped:
                     return
-                self._gather()
                 first = self._waiting[0]
                 batch, rows = [], 0
                 for r in list(self._waiting):
