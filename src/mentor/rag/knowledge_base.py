@@ -133,7 +133,7 @@ class KnowledgeBase:
             self.store.add(chunks, vectors)
             report.chunks_added += len(chunks)
         if report.added or report.updated:
-            self._rebuild_keywords()
+            self._changed()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -144,7 +144,7 @@ class KnowledgeBase:
         if not sources:
             raise MentorError(f"Nothing from {path} is in knowledge base '{self.settings.name}'.")
         removed = sum(self.store.delete(s) for s in sources)
-        self._rebuild_keywords()
+        self._changed()
         return removed
 
     def sync(self, folder: str | Path, progress: Callable[[str, int], None] | None = None) -> AddReport:
@@ -160,12 +160,13 @@ class KnowledgeBase:
             report.chunks_removed += self.store.delete(source)
             report.removed.append(source)
         if gone:
-            self._rebuild_keywords()
+            self._changed()
         return report
 
-    def _rebuild_keywords(self) -> None:
-        chunks = self.store.chunks()
-        self.keywords.rebuild(chunks)
+    def _changed(self) -> None:
+        """After chunks were added or removed: rebuild the BM25 index, compact the vector store."""
+        self.keywords.rebuild(self.store.chunks())
+        self.store.optimize()
 
     def count(self) -> int:
         return self.store.count()

@@ -50,6 +50,11 @@ class TrainConfig:
     early_stopping_metric: Literal["val_loss", "rougeL", "bleu", "f1"] = "val_loss"
     check_forgetting: list[str] | None = None  # general-knowledge question files: base vs tuned at the end
     forgetting_questions: int = 200
+    teacher: str | None = None  # logit distillation from this model (alias, folder) or run
+    distill_alpha: float = 0.5  # weight of cross-entropy; 1 - alpha goes to the divergence from the teacher
+    distill_temperature: float = 2.0
+    distill_divergence: Literal["forward_kl", "reverse_kl", "jsd"] = "forward_kl"
+    teacher_topk: int = 0  # >0: the teacher's top-k log-probs, computed once and stored; 0: online, full vocab
     save_steps: int = 50  # checkpoint every N steps, besides every epoch
     keep_checkpoints: int = 2
     log_steps: int = 1

@@ -34,15 +34,8 @@ def token_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
         n = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
         out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
         return out.loss.float() * n, n
-    lm = causal_lm(model)
-    hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                              use_cache=False).last_hidden_state  # (B, T, H)
-    targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
-    keep = targets != IGNORE_INDEX
-    h = hidden[:, :-1][keep]  # (N, H), supervised positions only
-    y = targets[keep]  # (N,)
-    head = lm.get_output_embeddings()
-    total = hidden.new_zeros((), dtype=torch.float32)
+    h, y, head = supervised_hidden(model, batch)
+    total = h.new_zeros((), dtype=torch.float32)
     for s in range(0, y.numel(), CHUNK):
         part = (h[s:s + CHUNK], y[s:s + CHUNK])
         if torch.is_grad_enabled():
@@ -50,6 +43,17 @@ def token_loss_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor,
         else:
             total = total + _chunk_loss(head, *part)
     return total, int(y.numel())
+
+
+def supervised_hidden(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.nn.Module]:
+    """The decoder's last hidden states at supervised positions (N, H), their targets (N,), and the
+    output head that turns hidden states into logits."""
+    lm = causal_lm(model)
+    hidden = lm.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                              use_cache=False).last_hidden_state  # (B, T, H)
+    targets = batch["labels"][:, 1:]  # (B, T-1): position t predicts token t+1
+    keep = targets != IGNORE_INDEX
+    return hidden[:, :-1][keep], targets[keep], lm.get_output_embeddings()
 
 
 def _chunk_loss(head, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -92,6 +92,11 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     extra = method.load_kwargs(options)
     model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code, **extra),
                          options, tokenizer)
+    loss_fn = token_loss_sum
+    if config.teacher:
+        from mentor.distill.loss import distill_loss_for
+
+        loss_fn = distill_loss_for(config, ws, tokenizer, train_set, run_dir, console)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     lengths = [len(e.input_ids) for e in train_set]
@@ -163,7 +168,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
                     loss_sum = 0.0
                     for t in tensors:
                         with autocast:
-                            part, _ = token_loss_sum(model, t)
+                            part, _ = loss_fn(model, t)
                         (part / tokens_per_step).backward()
                         loss_sum += part.item()
                     ranks.sum_grads(params)

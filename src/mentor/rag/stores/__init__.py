@@ -33,6 +33,10 @@ class VectorStore(Protocol):
 
     def drop(self) -> None: ...
 
+    def optimize(self) -> None:
+        """Tidy up after a batch of changes so searches stay fast (merge small pieces, drop deleted rows)."""
+        ...
+
 
 def check_filters(filters: dict[str, str] | None) -> dict[str, str]:
     filters = filters or {}

@@ -58,6 +58,10 @@ class LanceStore:
         data = self.table.to_arrow().select(["source", "doc_hash"]).to_pylist()
         return {r["source"]: r["doc_hash"] for r in data}
 
+    def optimize(self) -> None:
+        # every add/delete leaves a fragment; 50 of them made a 10k-chunk search 1.7x slower (p50 21 vs 12 ms)
+        self.table.optimize()
+
     def drop(self) -> None:
         self.db.drop_table("chunks")
 

@@ -76,6 +76,9 @@ class PostgresStore:
             cur.execute(f"SELECT DISTINCT source, doc_hash FROM {self.table}")
             return dict(cur.fetchall())
 
+    def optimize(self) -> None:
+        pass  # the HNSW index is maintained on every insert and delete
+
     def drop(self) -> None:
         with self.con.cursor() as cur:
             cur.execute(f"DROP TABLE IF EXISTS {self.table}")

@@ -1,0 +1,124 @@
+"""The teacher's side of sequence-level distillation: read prompts, answer them in batches with the
+answers cached on disk (an interrupted run resumes where it stopped), filter the answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from mentor.data.conversation import Conversation, Message
+from mentor.data.formats import json_records, load_examples
+from mentor.errors import DataError
+from mentor.files import atomic_write_text
+from mentor.workspace import Workspace
+
+
+def load_teacher(name: str, ws: Workspace):
+    """A run of the workspace (its base with the adapter) or a model alias / folder."""
+    from mentor.generation import load_for_inference
+
+    is_run = ws.get_run(name) is not None or (Path(name) / "run.json").exists()
+    return load_for_inference(run=name, workspace=ws) if is_run else load_for_inference(name, workspace=ws)
+
+
+@dataclass(frozen=True)
+class Prompt:
+    conversation: Conversation  # ends where the assistant should answer
+    reference: str | None  # the data's own answer, when it has one
+    line: int
+
+    @property
+    def key(self) -> str:
+        return self.conversation.fingerprint()
+
+
+def read_prompts(path: str | Path) -> list[Prompt]:
+    """Prompts from JSONL ``{"prompt": ...}`` lines, or from conversations in any training format (their
+    last assistant turn becomes the reference)."""
+    path = Path(path)
+    records = list(json_records(path)) if path.suffix == ".jsonl" else []
+    if records and all(isinstance(obj, dict) and "prompt" in obj for _, obj in records):
+        out = []
+        for line, obj in records:
+            if not isinstance(obj["prompt"], str) or not obj["prompt"].strip():
+                raise DataError(f"{path}:{line}: prompt: expected a non-empty string.")
+            out.append(Prompt(Conversation((Message("user", obj["prompt"]),), line=line), obj.get("reference"), line))
+        return out
+    out = []
+    for ex in load_examples(path):
+        if ex.is_text:
+            raise DataError(f"{path}:{ex.line}: plain text has no prompt to answer; distillation needs prompts or conversations.")
+        prompt, reference = ex.prompt_and_reference()
+        out.append(Prompt(prompt, reference, ex.line))
+    return out
+
+
+@dataclass
+class Answer:
+    key: str
+    messages: list[dict]
+    answer: str
+    tokens: int
+    finished: bool  # ended before max_new_tokens
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "messages": self.messages, "answer": self.answer, "tokens": self.tokens,
+                "finished": self.finished}
+
+
+def read_cache(path: Path) -> dict[str, Answer]:
+    """Answers written so far; a last line cut off by a crash is ignored (it is answered again)."""
+    out = {}
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            out[obj["key"]] = Answer(**obj)
+    return out
+
+
+def teacher_answers(lm, prompts: list[Prompt], cache: Path, options, batch_size: int = 8,
+                    progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Answer], int]:
+    """Answer every prompt not in ``cache`` yet, appending each batch to it as it finishes.
+    Returns (all answers by prompt key, how many were generated now)."""
+    from mentor.generation import generate
+
+    done = read_cache(cache)
+    if cache.exists() and not cache.read_bytes().endswith(b"\n"):  # cut off mid-line: keep the whole lines only
+        atomic_write_text(cache, "".join(json.dumps(a.to_json(), ensure_ascii=False) + "\n" for a in done.values()))
+    todo = list({p.key: p for p in prompts if p.key not in done}.values())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    made = 0
+    for s in range(0, len(todo), batch_size):
+        part = todo[s:s + batch_size]
+        replies = generate(lm, [p.conversation for p in part], options, batch_size)
+        with open(cache, "a", encoding="utf-8") as f:
+            for p, reply in zip(part, replies, strict=True):
+                n = len(lm.tokenizer(reply, add_special_tokens=False)["input_ids"])
+                answer = Answer(p.key, p.conversation.to_json()["messages"], reply, n, n < options.max_new_tokens)
+                done[p.key] = answer
+                f.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+            f.flush()
+        made += len(part)
+        if progress:
+            progress(made, len(todo))
+    return done, made
+
+
+def keep_answer(answer: Answer, seen: set[str], min_judge: float | None = None, score: float | None = None) -> str | None:
+    """Why an answer is dropped (None: kept): empty, word for word the same as an earlier kept answer
+    (``seen``: a generic reply the teacher gives to anything), cut off at the token limit, or below the
+    judge's minimum score."""
+    if not answer.answer.strip():
+        return "empty"
+    if answer.answer.strip() in seen:
+        return "duplicate"
+    if not answer.finished:
+        return "too long"
+    if min_judge is not None and (score is None or score < min_judge):
+        return "low judge score"
+    return None
