@@ -42,6 +42,7 @@ def distill_cmd(
     topk: int = typer.Option(0, help="logits: store the teacher's top-k log-probs once (0: teacher online)"),
     judge: Optional[str] = typer.Option(None, help="drop teacher answers this judge (model or URL) scores low"),
     min_judge_score: float = typer.Option(6.0, "--min-judge-score"),
+    keep_truncated: bool = typer.Option(False, "--keep-truncated", help="keep teacher answers cut off at --max-new-tokens"),
     baseline: bool = typer.Option(False, help="also train the same student without the teacher, for the report"),
 ) -> None:
     """Distil TEACHER into a student, then run `mentor distill report OUTPUT`."""
@@ -57,7 +58,7 @@ def distill_cmd(
                                      max_steps, batch_size, learning_rate, heldout=heldout, max_new_tokens=max_new_tokens,
                                      temperature=temperature, alpha=alpha, kd_temperature=kd_temperature,
                                      divergence=divergence, topk=topk, judge=judge, min_judge_score=min_judge_score,
-                                     baseline=baseline))
+                                     keep_truncated=keep_truncated, baseline=baseline))
     Console().print(f"student trained: {result.student_run} ({result.train_examples} examples); "
                     f"compare with: mentor distill report {output}")
 

@@ -117,7 +117,7 @@ class DistillLoss:
                 raise MentorError("An example has no stored teacher log-probabilities (the data changed?); "
                                   "delete the run's teacher-topk file to compute them again.")
             rows.append(self.topk[key])
-        return torch.cat([r[0] for r in rows]).long(), torch.cat([r[1] for r in rows]).float()
+        return torch.cat([r[0].long() for r in rows]), torch.cat([r[1].float() for r in rows])  # fp16 -> fp32 first
 
     def _chunk(self, head, h, y, *teacher) -> torch.Tensor:
         logits = head(h).float()  # (n, V)

@@ -54,6 +54,7 @@ class DistillSettings:
     topk: int = 0  # logits: store the teacher's top-k log-probs once instead of running it online
     judge: str | None = None  # optional: drop teacher answers this judge scores below min_judge_score
     min_judge_score: float = 6.0
+    keep_truncated: bool = False  # keep teacher answers cut off at max_new_tokens (dropped by default)
     baseline: bool = False  # also train the same student on the data's own answers, without the teacher
     seed: int = 42
 
@@ -165,7 +166,8 @@ def _kept_answers(answers, path: Path, settings: DistillSettings) -> tuple[Path,
     dropped: dict[str, int] = {}
     lines = []
     for answer, score in zip(answers, scores, strict=True):
-        why = keep_answer(answer, seen, settings.min_judge_score if settings.judge else None, score)
+        why = keep_answer(answer, seen, settings.min_judge_score if settings.judge else None, score,
+                          settings.keep_truncated)
         if why:
             dropped[why] = dropped.get(why, 0) + 1
             continue

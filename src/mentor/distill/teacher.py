@@ -109,7 +109,8 @@ def teacher_answers(lm, prompts: list[Prompt], cache: Path, options, batch_size:
     return done, made
 
 
-def keep_answer(answer: Answer, seen: set[str], min_judge: float | None = None, score: float | None = None) -> str | None:
+def keep_answer(answer: Answer, seen: set[str], min_judge: float | None = None, score: float | None = None,
+                keep_truncated: bool = False) -> str | None:
     """Why an answer is dropped (None: kept): empty, word for word the same as an earlier kept answer
     (``seen``: a generic reply the teacher gives to anything), cut off at the token limit, or below the
     judge's minimum score."""
@@ -117,7 +118,7 @@ def keep_answer(answer: Answer, seen: set[str], min_judge: float | None = None, 
         return "empty"
     if answer.answer.strip() in seen:
         return "duplicate"
-    if not answer.finished:
+    if not answer.finished and not keep_truncated:
         return "too long"
     if min_judge is not None and (score is None or score < min_judge):
         return "low judge score"
