@@ -126,6 +126,12 @@ def test_fine_tuning_job_to_chat(server, tmp_path):
     f = c.files.create(file=_training_file(tmp_path / "train.jsonl", 16).open("rb"), purpose="fine-tune")
     assert c.files.retrieve(f.id).filename == "train.jsonl" and f.id in [x.id for x in c.files.list()]
     assert c.files.content(f.id).content == (tmp_path / "train.jsonl").read_bytes()
+    with pytest.raises(openai.BadRequestError, match="Unknown method type 'nonsense'.*dora"):
+        c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, method={"type": "nonsense"})
+    with pytest.raises(openai.BadRequestError, match="Unknown hyperparameter 'epochs'"):
+        c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, hyperparameters={"epochs": 2})
+    with pytest.raises(openai.BadRequestError, match=r"\br\b"):  # the method's own option names, validated
+        c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, method={"type": "dora", "dora": {"options": {"r": "x"}}})
     job = c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, suffix="fish", seed=1,
                                     hyperparameters={"n_epochs": 1, "batch_size": 4, "learning_rate_multiplier": 10})
     assert job.status == "queued"
@@ -195,6 +201,9 @@ def test_vector_store_search_and_kb_chat_with_citations(server):
     c.vector_stores.files.delete(file_id=docs[1], vector_store_id=store.id)
     assert [f.id for f in c.vector_stores.files.list(store.id)] == docs[:1]
     assert c.vector_stores.delete(store.id).deleted
+    assert c.files.delete(docs[1]).deleted
+    with pytest.raises(openai.NotFoundError):
+        c.files.retrieve(docs[1])
 
 
 def test_restart_keeps_files_jobs_and_models(server):

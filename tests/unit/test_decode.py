@@ -82,3 +82,33 @@ def test_requests_beyond_capacity_are_refused_not_queued_forever(workspace):
             engine.submit(Target("m", "m"), Sampling(), prompt="b")
     finally:
         engine.close()
+
+
+def test_rows_joining_mid_way_and_leaving_early_decode_as_if_alone(tiny_model):
+    from mentor.data.conversation import Conversation, Message
+    from mentor.data.template import render_prompt
+    from mentor.generation import GenerationOptions, generate, load_for_inference
+
+    lm = load_for_inference(tiny_model)
+    tok = lm.tokenizer
+    questions, limits = ["Hi", "A much longer question about the sea and the sky?", "你好吗"], [12, 4, 10]
+    convs = [Conversation((Message("user", q),)) for q in questions]
+    expected = [generate(lm, [c], GenerationOptions(max_new_tokens=n))[0] for c, n in zip(convs, limits)]
+    got = ["", "", ""]
+    rows = []
+    for i, c in enumerate(convs):
+        ids = tok(render_prompt(c, tok), add_special_tokens=False)["input_ids"]
+        rows.append(Row(ids, Sampling(max_tokens=limits[i], temperature=0),
+                        emit=lambda d, f, i=i: got.__setitem__(i, got[i] + d)))
+    calls, sizes = [], []
+
+    def admit(active):  # row 1 joins at the 3rd step, row 2 at the 6th (after row 1 has left)
+        calls.append(active)
+        return {3: [rows[1]], 6: [rows[2]]}.get(len(calls), [])
+
+    hook = lm.model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    decode(lm.model, tok, rows[:1], {tok.eos_token_id}, admit=admit)
+    hook.remove()
+    assert [g.strip() for g in got] == expected
+    assert calls[3] == 2  # row 1 decoding beside row 0 after it joined
+    assert 2 in sizes and 3 not in sizes  # row 1 left (after its 4 tokens) before a step ran all three

@@ -48,6 +48,11 @@ def train_cmd(
                                                         help="val_loss (default), rougeL, bleu or f1"),
     check_forgetting: Optional[list[str]] = typer.Option(None, "--check-forgetting",
                                                          help="general-knowledge question files/folders (MMLU/CMMLU style): base vs tuned at the end"),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="logit distillation from this model or run"),
+    distill_alpha: Optional[float] = typer.Option(None, "--distill-alpha", help="weight of cross-entropy (rest: divergence)"),
+    distill_temperature: Optional[float] = typer.Option(None, "--distill-temperature"),
+    distill_divergence: Optional[str] = typer.Option(None, "--distill-divergence", help="forward_kl, reverse_kl or jsd"),
+    teacher_topk: Optional[int] = typer.Option(None, "--teacher-topk", help="store the teacher's top-k log-probs once"),
     save_steps: Optional[int] = typer.Option(None, "--save-steps", help="checkpoint every N steps"),
     nproc: Optional[int] = typer.Option(None, "--nproc", help="data-parallel processes (gloo on CPU, NCCL on GPUs)"),
     name: Optional[str] = typer.Option(None, help="run name in the workspace"),
@@ -68,7 +73,9 @@ def train_cmd(
                           gradient_checkpointing=gradient_checkpointing,
                           eval_steps=eval_steps, eval_generate=eval_generate,
                           early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,
-                          check_forgetting=check_forgetting or None, save_steps=save_steps, nproc=nproc, name=name, output=output,
+                          check_forgetting=check_forgetting or None, teacher=teacher, distill_alpha=distill_alpha,
+                          distill_temperature=distill_temperature, distill_divergence=distill_divergence,
+                          teacher_topk=teacher_topk, save_steps=save_steps, nproc=nproc, name=name, output=output,
                           trust_remote_code=trust_remote_code or None, method_options=lora or None)
         result = train(cfg)
     table = Table("result", "value", show_header=False, title=f"run {result.name}")

@@ -80,30 +80,64 @@ def choose(logits: torch.Tensor, row: Row) -> int:
     return int(torch.multinomial(probs / probs.sum(), 1, generator=row.generator))
 
 
-@torch.no_grad()
-def decode(model, tokenizer, rows: list[Row], eos_ids: set[int]) -> None:
-    """Generate every row to its end, one forward pass per token for the whole batch (KV cache,
-    left padding). Finished rows ride along on padding until the longest is done."""
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
+@dataclass
+class _Batch:
+    """Rows decoding together: their attention mask (B, T), KV cache and last-position logits (B, vocab)."""
+
+    rows: list[Row]
+    mask: torch.Tensor
+    past: object
+    logits: torch.Tensor
+
+
+def _prefill(model, rows: list[Row], pad: int) -> _Batch:
     width = max(len(r.prompt_ids) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T), left-padded
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
         mask[i, width - len(r.prompt_ids):] = 1
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    past = out.past_key_values
-    logits = out.logits[:, -1]  # (B, vocab)
+    return _Batch(list(rows), mask, out.past_key_values, out.logits[:, -1])
+
+
+def _reshapable(past) -> bool:
+    """Plain per-layer key/value tensors (no sliding windows, no quantised cache): rows can leave and join."""
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    return type(past) is DynamicCache and all(type(layer) is DynamicLayer for layer in past.layers)
+
+
+def _merge(a: _Batch, b: _Batch) -> _Batch:
+    """One batch from two: left-pad the shorter history (masked out) and stack rows, caches and logits."""
+    from transformers.cache_utils import DynamicCache
+
+    width = max(a.mask.shape[1], b.mask.shape[1])
+    pad = lambda t, dim: torch.nn.functional.pad(t, (0, 0) * (t.dim() - 1 - dim) + (width - t.shape[dim], 0))  # noqa: E731
+    layers = [(torch.cat([pad(la.keys, 2), pad(lb.keys, 2)]), torch.cat([pad(la.values, 2), pad(lb.values, 2)]))
+              for la, lb in zip(a.past.layers, b.past.layers, strict=True)]  # keys/values: (B, heads, T, head_dim)
+    return _Batch(a.rows + b.rows, torch.cat([pad(a.mask, 1), pad(b.mask, 1)]), DynamicCache(layers),
+                  torch.cat([a.logits, b.logits]))
+
+
+@torch.no_grad()
+def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable[[int], list[Row]] | None = None) -> None:
+    """Generate every row to its end, one forward pass per token for the whole batch (KV cache, left
+    padding). Continuous batching where the cache allows: finished rows leave the batch, and rows from
+    ``admit(rows still decoding)`` (asked between steps) join it, so a request arriving mid-way need not wait for the end."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
+    batch = _prefill(model, rows, pad)
+    flexible = _reshapable(batch.past)
     while True:
         step = []
-        for i, r in enumerate(rows):
+        for i, r in enumerate(batch.rows):
             if r.finish_reason is None and r.cancelled():
                 r.finish_reason = "cancelled"
             if r.finish_reason is not None:
                 step.append(pad)
                 continue
-            token = choose(logits[i], r)
+            token = choose(batch.logits[i], r)
             step.append(token)
             if token in eos_ids:
                 r.update(r.text, "stop")
@@ -111,9 +145,20 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int]) -> None:
             r.ids.append(token)
             text = tokenizer.decode(r.ids, skip_special_tokens=True)
             r.update(text, "length" if len(r.ids) >= r.sampling.max_tokens else None)
-        if all(r.finish_reason is not None for r in rows):
+        live = [i for i, r in enumerate(batch.rows) if r.finish_reason is None]
+        joining = admit(len(live)) if admit and flexible else []
+        if not live and not joining:
             return
-        mask = torch.cat([mask, torch.ones((len(rows), 1), dtype=torch.long)], dim=1)
-        out = model(input_ids=torch.tensor(step).unsqueeze(1), attention_mask=mask,
-                    position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=past, use_cache=True)
-        past, logits = out.past_key_values, out.logits[:, -1]
+        if flexible and len(live) < len(batch.rows):  # finished rows leave: less work per step
+            keep = torch.tensor(live, dtype=torch.long)
+            batch.past.batch_select_indices(keep)
+            batch = _Batch([batch.rows[i] for i in live], batch.mask[keep], batch.past, batch.logits[keep])
+            step = [step[i] for i in live]
+        if batch.rows:
+            mask = torch.cat([batch.mask, torch.ones((len(batch.rows), 1), dtype=torch.long)], dim=1)
+            out = model(input_ids=torch.tensor(step).unsqueeze(1), attention_mask=mask,
+                        position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=batch.past, use_cache=True)
+            batch = _Batch(batch.rows, mask, out.past_key_values, out.logits[:, -1])
+        if joining:
+            fresh = _prefill(model, joining, pad)
+            batch = _merge(batch, fresh) if batch.rows else fresh

@@ -50,8 +50,13 @@ class Target:
 
     @property
     def key(self) -> str:
-        """Requests with the same key can share one forward pass."""
+        """The loaded model this target runs on (LoRA-family runs share their base's)."""
         return self.run if self.run and not self.shared else self.base
+
+    @property
+    def batch_key(self) -> tuple[str, str | None]:
+        """Requests with the same batch key share forward passes (same model, same adapter)."""
+        return self.key, self.run
 
 
 def model_id(run_name: str, base: str, suffix: str | None) -> str:
@@ -208,7 +213,7 @@ class Engine:
                 first = self._waiting[0]
                 batch, rows = [], 0
                 for r in list(self._waiting):
-                    if r.target.key == first.target.key and rows + r.handle.n <= max(self.max_batch, first.handle.n):
+                    if r.target.batch_key == first.target.batch_key and rows + r.handle.n <= max(self.max_batch, first.handle.n):
                         batch.append(r)
                         rows += r.handle.n
                         self._waiting.remove(r)
@@ -225,7 +230,7 @@ class Engine:
         one batch of 8 finishes far sooner than 8 in a row."""
         first = self._waiting[0]
         while True:
-            rows = sum(r.handle.n for r in self._waiting if r.target.key == first.target.key)
+            rows = sum(r.handle.n for r in self._waiting if r.target.batch_key == first.target.batch_key)
             wait = self.gather_seconds - (time.monotonic() - first.queued)
             if wait <= 0 or rows >= self.max_batch or self._stopped:
                 return
@@ -235,9 +240,33 @@ class Engine:
         batch = [r for r in batch if not r.handle.cancelled]  # clients that left while waiting
         if not batch:
             return
-        loaded = self._load(batch[0].target)
+        target = batch[0].target
+        loaded = self._load(target)
+        tok = self.tokenizer(target)
+        eos = self._eos_ids(tok)
+        rows = self._rows(batch)
+        with self._adapter(loaded, target), torch.inference_mode():
+            if loaded.serial:
+                for row in rows:
+                    _generate_serial(loaded.model, tok, row, eos)
+            else:
+                decode(loaded.model, tok, rows, eos, admit=lambda active: self._admit(target, active))
+
+    def _admit(self, target: Target, active: int) -> list[Row]:
+        """Waiting requests for the same model that fit beside ``active`` rows: they join the running batch."""
+        with self._cv:
+            joining, rows = [], active
+            for r in list(self._waiting):
+                if r.target.batch_key == target.batch_key and rows + r.handle.n <= self.max_batch:
+                    joining.append(r)
+                    rows += r.handle.n
+                    self._waiting.remove(r)
+        return self._rows([r for r in joining if not r.handle.cancelled])
+
+    def _rows(self, requests: list[_Request]) -> list[Row]:
+        """One row per choice; each request's handle hears the prompt size first, then the text."""
         rows: list[Row] = []
-        for r in batch:
+        for r in requests:
             tok = self.tokenizer(r.target)
             text = render_prompt(r.conversation, tok) if r.conversation is not None else r.prompt
             ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -249,14 +278,7 @@ class Engine:
                 row.emit = lambda delta, finish, row=row, i=i, h=r.handle: h.put(
                     Event(i, delta, finish, completion_tokens=len(row.ids) if finish else 0))
                 rows.append(row)
-        eos = self._eos_ids(self.tokenizer(batch[0].target))
-        model = loaded.model
-        with self._adapter(loaded, batch[0].target), torch.inference_mode():
-            if loaded.serial:
-                for row in rows:
-                    _generate_serial(model, self.tokenizer(batch[0].target), row, eos)
-            else:
-                decode(model, self.tokenizer(batch[0].target), rows, eos)
+        return rows
 
     @staticmethod
     def _eos_ids(tok) -> set[int]:
