@@ -75,11 +75,11 @@ def test_requests_beyond_capacity_are_refused_not_queued_forever(workspace):
 
     from mentor.serve.engine import Busy, Engine, Target
 
-    engine = Engine(workspace, max_waiting=2, gather_seconds=60)  # the first request waits for partners
+    engine = Engine(workspace, max_waiting=2)
     try:
-        engine.submit(Target("m", "m"), Sampling(), prompt="a", n=2)
         with pytest.raises(Busy, match="busy"):
-            engine.submit(Target("m", "m"), Sampling(), prompt="b")
+            engine.submit(Target("m", "m"), Sampling(), prompt="a", n=3)
+        assert not engine._waiting
     finally:
         engine.close()
 

@@ -124,11 +124,11 @@ class _Loaded:
 
 class Engine:
     def __init__(self, workspace: Workspace, default_model: str = DEFAULT_LLM, max_batch: int = 8,
-                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False,
-                 gather_seconds: float = 0.02):
+                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False):
         self.ws, self.default_model = workspace, default_model
         self.max_batch, self.max_waiting, self.max_loaded = max_batch, max_waiting, max_loaded
-        self.trust_remote_code, self.gather_seconds = trust_remote_code, gather_seconds
+        self.trust_remote_code = trust_remote_code
+        self._active: list[_Request] = []  # the requests being decoded now
         self._loaded: dict[str, _Loaded] = {}
         self._tokenizers: dict[str, object] = {}
         self._waiting: list[_Request] = []
@@ -206,8 +206,6 @@ class Engine:
             with self._cv:
                 while not self._waiting and not self._stopped:
                     self._cv.wait()
-                if not self._stopped:
-                    self._gather()
                 if self._stopped:
                     return
                 first = self._waiting[0]
@@ -217,24 +215,14 @@ class Engine:
                         batch.append(r)
                         rows += r.handle.n
                         self._waiting.remove(r)
+            self._active = batch  # requests admitted while it runs are added
             try:
                 self._run(batch)
-            except Exception as e:  # report to every waiting client; the engine keeps serving
+            except Exception as e:  # report to every client in the batch; the engine keeps serving
                 message = str(e) if isinstance(e, MentorError) else f"generation failed: {type(e).__name__}: {e}"
-                for r in batch:
+                for r in self._active:
                     for i in range(r.handle.n):
                         r.handle.put(Event(i, error=message))
-
-    def _gather(self) -> None:
-        """Give requests arriving together (clients started at once) a moment to join the same batch:
-        one batch of 8 finishes far sooner than 8 in a row."""
-        first = self._waiting[0]
-        while True:
-            rows = sum(r.handle.n for r in self._waiting if r.target.batch_key == first.target.batch_key)
-            wait = self.gather_seconds - (time.monotonic() - first.queued)
-            if wait <= 0 or rows >= self.max_batch or self._stopped:
-                return
-            self._cv.wait(wait)
 
     def _run(self, batch: list[_Request]) -> None:
         batch = [r for r in batch if not r.handle.cancelled]  # clients that left while waiting
@@ -261,6 +249,7 @@ class Engine:
                     joining.append(r)
                     rows += r.handle.n
                     self._waiting.remove(r)
+            self._active += joining
         return self._rows([r for r in joining if not r.handle.cancelled])
 
     def _rows(self, requests: list[_Request]) -> list[Row]:
