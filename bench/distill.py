@@ -1,7 +1,7 @@
 """Distillation: SmolLM2-135M-Instruct teacher -> a student with half its layers, vs the same student
 trained without the teacher.
 
-    python bench/distill.py [--prompts 264] [--heldout 24] [--mode seq] [--epochs 2]
+    python bench/distill.py [--prompts 264] [--heldout 24] [--mode seq|logits|both] [--epochs 2] [--learning-rate LR]
 
 Prompts from ../shared/data/llamafactory-demo/alpaca_en_demo.json (their own answers are the
 "no teacher" baseline's training data and the references). Prints the report table (parameters,
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--mode", default="seq", choices=("seq", "logits", "both"))
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--layers", type=int, default=15, help="student layers (the teacher has 30)")
+    parser.add_argument("--learning-rate", type=float, default=None, help="student learning rate (default 5e-5)")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--output", default=None, help="keep the distillation folder here (resumable)")
     args = parser.parse_args()
@@ -50,6 +51,7 @@ def main() -> None:
         result = distill(DistillSettings(
             teacher="smollm2-135m-instruct", data=str(data), output=str(out), mode=args.mode,
             student_layers=args.layers, method="full", epochs=args.epochs, heldout=args.heldout,
+            learning_rate=args.learning_rate,
             max_new_tokens=args.max_new_tokens, baseline=True, topk=32 if args.mode != "seq" else 0), ws)
         distill_seconds = time.perf_counter() - started
         report = distill_report(out, ws, max_new_tokens=args.max_new_tokens)

@@ -22,7 +22,7 @@ class ModelScores:
     name: str
     parameters: int
     disk_mb: float
-    tokens_per_s: float  # greedy generation, one prompt at a time
+    tokens_per_s: float  # greedy decoding after the first token, one prompt at a time
     peak_rss_mb: float  # process memory high-water mark while loading and generating
     perplexity: float | None  # on the held-out references
     rougeL_reference: float | None
@@ -31,7 +31,7 @@ class ModelScores:
 
 def distill_report(folder: str | Path, workspace: Workspace | None = None, max_new_tokens: int | None = None) -> dict:
     """Measure every model of a distillation output folder; writes report.json and report.md there."""
-    from mentor.generation import GenerationOptions, load_for_inference
+    from mentor.generation import load_for_inference
 
     ws = workspace or Workspace()
     out = Path(folder).resolve()
@@ -42,14 +42,14 @@ def distill_report(folder: str | Path, workspace: Workspace | None = None, max_n
     heldout = load_examples(out / "heldout.jsonl")
     pairs = [ex.prompt_and_reference() for ex in heldout]
     cached = read_cache(out / "teacher" / "answers.jsonl")
-    options = GenerationOptions(max_new_tokens or settings["max_new_tokens"])
+    max_tokens = max_new_tokens or settings["max_new_tokens"]
     rows, teacher_answers = [], [cached[p.fingerprint()].answer if p.fingerprint() in cached else None for p, _ in pairs]
     models = [("teacher", lambda: load_teacher(settings["teacher"], ws))]
     models.append(("student (distilled)", lambda: load_for_inference(run=str(out / "student"), workspace=ws)))
     if (out / "baseline" / "run.json").exists():
         models.append(("student (no teacher)", lambda: load_for_inference(run=str(out / "baseline"), workspace=ws)))
     for label, load in models:
-        scores, answers = _measure(label, load, pairs, options, teacher_answers)
+        scores, answers = _measure(label, load, pairs, max_tokens, teacher_answers)
         if label == "teacher" and any(a is None for a in teacher_answers):  # logits mode: no cached answers
             teacher_answers = answers
             scores.rougeL_teacher = 100.0
@@ -67,21 +67,26 @@ def distill_report(folder: str | Path, workspace: Workspace | None = None, max_n
     return report
 
 
-def _measure(label: str, load, pairs, options, teacher_answers) -> tuple[ModelScores, list[str]]:
+def _measure(label: str, load, pairs, max_tokens: int, teacher_answers) -> tuple[ModelScores, list[str]]:
+    from mentor.data.template import render_prompt
     from mentor.evaluate.evaluation import reference_loss
     from mentor.evaluate.scores import score
-    from mentor.generation import generate
+    from mentor.serve.decode import Row, Sampling, decode, stop_token_ids
 
     gc.collect()
     with _PeakRSS() as peak:
         lm = load()
+        tok = lm.tokenizer
         answers, tokens, seconds = [], 0, 0.0
-        for prompt, _ in pairs:  # one at a time: the latency a single user sees
-            started = time.perf_counter()
-            answer = generate(lm, [prompt], options, batch_size=1)[0]
-            seconds += time.perf_counter() - started
-            tokens += len(lm.tokenizer(answer, add_special_tokens=False)["input_ids"])
-            answers.append(answer)
+        for prompt, _ in pairs:  # one at a time, greedy: the speed a single user sees
+            first: list[float] = []
+            row = Row(tok(render_prompt(prompt, tok), add_special_tokens=False)["input_ids"],
+                      Sampling(max_tokens, temperature=0), emit=lambda delta, finish: first or first.append(time.perf_counter()))
+            decode(lm.model, tok, [row], stop_token_ids(tok))
+            if len(row.ids) > 1 and first:  # decoding speed after the first token: answers of any length compare
+                seconds += time.perf_counter() - first[0]
+                tokens += len(row.ids) - 1
+            answers.append(row.text.strip())
     references = [r for _, r in pairs]
     with_refs = [i for i, r in enumerate(references) if r]
     loss = reference_loss(lm, [_with_reply(pairs[i][0], references[i]) for i in with_refs]) if with_refs else None

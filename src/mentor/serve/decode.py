@@ -63,6 +63,14 @@ class Row:
             self.emit(delta, finished)
 
 
+def stop_token_ids(tokenizer) -> set[int]:
+    """EOS and the chat templates' end-of-turn tokens: any of them ends a reply."""
+    ids = {tokenizer.eos_token_id}
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[name] for name in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>") if name in vocab)
+    return ids
+
+
 def choose(logits: torch.Tensor, row: Row) -> int:
     """Next token for one row from its last-position ``logits`` (vocab,)."""
     s = row.sampling

@@ -24,7 +24,7 @@ from mentor.data.template import render_prompt
 from mentor.errors import MentorError
 from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
 from mentor.models.aliases import ALIASES
-from mentor.serve.decode import Row, Sampling, decode
+from mentor.serve.decode import Row, Sampling, decode, stop_token_ids
 from mentor.tune.artifact import artifact_dir, read_method
 from mentor.workspace import Workspace
 
@@ -231,7 +231,7 @@ class Engine:
         target = batch[0].target
         loaded = self._load(target)
         tok = self.tokenizer(target)
-        eos = self._eos_ids(tok)
+        eos = stop_token_ids(tok)
         rows = self._rows(batch)
         with self._adapter(loaded, target), torch.inference_mode():
             if loaded.serial:
@@ -268,15 +268,6 @@ class Engine:
                     Event(i, delta, finish, completion_tokens=len(row.ids) if finish else 0))
                 rows.append(row)
         return rows
-
-    @staticmethod
-    def _eos_ids(tok) -> set[int]:
-        ids = {tok.eos_token_id}
-        for name in ("<|im_end|>", "<|eot_id|>", "<|endoftext|>"):
-            token = tok.convert_tokens_to_ids(name) if name in tok.get_vocab() else None
-            if token is not None:
-                ids.add(token)
-        return ids
 
     def _adapter(self, loaded: _Loaded, target: Target):
         from contextlib import nullcontext
