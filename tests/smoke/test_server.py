@@ -13,7 +13,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
@@ -74,9 +73,9 @@ def _wait(client, job_id: str, until=("succeeded", "failed", "cancelled"), timeo
 def test_auth_limits_and_errors(server):
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0).models.list()
-    r = httpx.post(f"{server.url}/v1/chat/completions", headers={"Authorization": f"Bearer {KEY}"},
-                   content=b"x" * (5 << 20))
-    assert r.status_code == 413 and "larger than" in r.json()["error"]["message"]
+    with pytest.raises(openai.APIStatusError, match="larger than") as refused:
+        server.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x" * (5 << 20)}])
+    assert refused.value.status_code == 413
     with pytest.raises(openai.NotFoundError, match="does not exist"):
         server.client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
     with pytest.raises(openai.BadRequestError, match="messages"):
