@@ -90,6 +90,12 @@ class Workspace:
         con.executescript(_SCHEMA)
         return con
 
+    def record(self, table: str, key: str) -> dict[str, Any] | None:
+        """One row of a registry table (``table`` is a name from our own code) by its ``id``."""
+        with closing(self.connect()) as con:
+            row = con.execute(f"SELECT * FROM {table} WHERE id = ?", (key,)).fetchone()
+        return dict(row) if row else None
+
     # -- runs ----------------------------------------------------------------------------
     def run_path(self, name_or_path: str) -> Path:
         """Resolve a run given by registry name or by folder path."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import math
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -95,8 +96,6 @@ def _measure(label: str, load, pairs, max_tokens: int, teacher_answers) -> tuple
     known = [i for i, a in enumerate(teacher_answers) if a is not None]
     rouge_teacher = score([answers[i] for i in known], [teacher_answers[i] for i in known], ("rougeL",))["rougeL"].value \
         if known else 0.0
-    import math
-
     scores = ModelScores(label, sum(p.numel() for p in lm.model.parameters()), _disk_mb(lm),
                          tokens / seconds if seconds else 0.0, peak.mb, math.exp(loss) if loss is not None else None,
                          rouge_ref, rouge_teacher)

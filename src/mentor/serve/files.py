@@ -66,11 +66,10 @@ class FileStore:
         return record
 
     def get(self, file_id: str) -> dict:
-        with closing(self.ws.connect()) as con:
-            row = con.execute("SELECT * FROM files WHERE id = ?", (file_id,)).fetchone()
-        if row is None:
+        record = self.ws.record("files", file_id)
+        if record is None:
             raise NotFound(f"No such file: '{file_id}'.")
-        return dict(row)
+        return record
 
     def list(self, purpose: str | None = None) -> list[dict]:
         with closing(self.ws.connect()) as con:

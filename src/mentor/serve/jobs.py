@@ -78,11 +78,10 @@ class JobStore:
         return self.get(job_id)
 
     def get(self, job_id: str) -> dict:
-        with closing(self.ws.connect()) as con:
-            row = con.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
-        if row is None:
+        job = self.ws.record("jobs", job_id)
+        if job is None:
             raise NotFound(f"No such fine-tuning job: '{job_id}'.")
-        return {**dict(row), "request": json.loads(row["request"])}
+        return {**job, "request": json.loads(job["request"])}
 
     def list(self) -> list[dict]:
         with closing(self.ws.connect()) as con:

@@ -20,11 +20,10 @@ router = APIRouter(prefix="/v1/vector_stores")
 
 
 def _record(state, store_id: str) -> dict:
-    with closing(state.ws.connect()) as con:
-        row = con.execute("SELECT * FROM vector_stores WHERE id = ?", (store_id,)).fetchone()
-    if row is None:
+    record = state.ws.record("vector_stores", store_id)
+    if record is None:
         raise NotFound(f"No such vector store: '{store_id}'.")
-    return dict(row)
+    return record
 
 
 def _kb(state, store_id: str):
