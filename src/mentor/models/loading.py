@@ -73,6 +73,10 @@ def load_causal_lm(name: str, workspace: Workspace | None = None, dtype: torch.d
     from transformers import AutoModelForCausalLM
 
     src = resolve(name, workspace)
+    if src.kind == "local" and (Path(src.location) / "mentor-quant.json").exists():  # `mentor quantize` int8/int4
+        from mentor.deploy.quantize import load_quantized
+
+        return load_quantized(Path(src.location))
     if "quantization_config" in kwargs:
         kwargs.setdefault("device_map", device)
     with _hub_errors(src):

@@ -1,0 +1,206 @@
+"""`mentor quantize`: smaller, faster model folders for inference.
+
+- ``int8`` (CPU): weight-only int8, one scale per output channel, run by torch's packed int8 CPU matmul
+  with bf16 activations. (Dynamic int8 — activations quantised too — is faster on paper but multiplied
+  SmolLM2's perplexity by 3: the MLP down-projection's inputs have outliers.) On CUDA: bitsandbytes
+  LLM.int8().
+- ``int4`` (CPU): weight-only int4 in groups of 32 (scale and zero point per group, like GGUF q4_0),
+  run by torch's packed int4 CPU matmul; activations stay float.
+- ``nf4``: bitsandbytes NF4 with double quantisation (CUDA, or bitsandbytes' CPU backend).
+
+The int8/int4 folders hold ``config.json``, the tokenizer, ``model.safetensors`` (integer weights +
+scales, other tensors as they were) and ``mentor-quant.json``; ``load_causal_lm`` recognises them, so
+every command (generate, evaluate, serve) takes a quantised folder like any model. bitsandbytes folders
+are plain transformers folders with a ``quantization_config``.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mentor.errors import MentorError
+from mentor.files import atomic_dir
+from mentor.workspace import Workspace
+
+SCHEMES = ("int8", "int4", "nf4")
+QUANT_FILE = "mentor-quant.json"
+GROUP_SIZE = 32
+
+
+class QuantizedLinear(nn.Module):
+    """y = x W^T + b with W stored as integers (weight-only); torch's packed CPU kernels take bf16 inputs."""
+
+    def __init__(self, in_features: int, out_features: int, bias: torch.Tensor | None):
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.register_buffer("bias", bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self._matmul(x.reshape(-1, self.in_features).to(torch.bfloat16))
+        y = y.reshape(*x.shape[:-1], self.out_features).to(x.dtype)
+        return y if self.bias is None else y + self.bias
+
+
+class Int8Linear(QuantizedLinear):
+    def __init__(self, in_features: int, out_features: int, weight_int8: torch.Tensor, weight_scale: torch.Tensor,
+                 bias: torch.Tensor | None):
+        super().__init__(in_features, out_features, bias)
+        self.register_buffer("weight_int8", weight_int8.clone())  # aligned copy: the kernel crashes on
+        # tensors at odd offsets inside a safetensors buffer
+        self.register_buffer("weight_scale", weight_scale.to(torch.bfloat16))
+
+    def _matmul(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int8pack_mm(x, self.weight_int8, self.weight_scale)
+
+
+class Int4Linear(QuantizedLinear):
+    def __init__(self, in_features: int, out_features: int, group_size: int, packed: torch.Tensor,
+                 scales_zeros: torch.Tensor, bias: torch.Tensor | None):
+        super().__init__(in_features, out_features, bias)
+        self.group_size = group_size
+        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(_unpack(packed), 1))
+        self.register_buffer("scales_zeros", scales_zeros.to(torch.bfloat16).contiguous())
+
+    def _matmul(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x, self.packed, self.group_size, self.scales_zeros)
+
+
+def quantize_int8(weight: torch.Tensor) -> dict[str, torch.Tensor]:
+    scale = weight.abs().amax(dim=1).clamp(min=1e-8) / 127
+    return {"weight_int8": (weight / scale[:, None]).round().clamp(-127, 127).to(torch.int8),
+            "weight_scale": scale.float()}
+
+
+def quantize_int4(weight: torch.Tensor, group_size: int = GROUP_SIZE) -> dict[str, torch.Tensor]:
+    """Asymmetric 4-bit per group: w ~ (q - 8) * scale + zero with q in 0..15; two values per byte."""
+    rows, cols = weight.shape
+    groups = weight.float().reshape(rows, cols // group_size, group_size)
+    low, high = groups.amin(-1, keepdim=True), groups.amax(-1, keepdim=True)
+    scale = (high - low).clamp(min=1e-8) / 15
+    q = ((groups - low) / scale).round().clamp(0, 15).to(torch.uint8).reshape(rows, cols)
+    zero = low + 8 * scale
+    scales_zeros = torch.cat([scale, zero], dim=-1).transpose(0, 1).contiguous()  # (groups, rows, 2)
+    return {"weight_int4": q[:, 0::2] | (q[:, 1::2] << 4), "weight_scales_zeros": scales_zeros}
+
+
+def _unpack(packed: torch.Tensor) -> torch.Tensor:
+    q = torch.stack([packed & 0x0F, packed >> 4], dim=-1)
+    return q.reshape(packed.shape[0], -1).to(torch.int32)
+
+
+def _linears(model) -> list[str]:
+    return [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+
+
+def quantize(name: str, scheme: str, out: str | Path, device: str = "cpu", workspace: Workspace | None = None) -> Path:
+    """Quantise a run (merged first) or a model into the new folder ``out``."""
+    from mentor.deploy.export import find_source, merged_model, write_manifest
+
+    ws = workspace or Workspace()
+    out = Path(out)
+    if scheme not in SCHEMES:
+        raise MentorError(f"--to '{scheme}' is not one of {', '.join(SCHEMES)}.")
+    if scheme == "int4" and device != "cpu":
+        raise MentorError("--to int4 is the CPU weight-only format; on CUDA use --to nf4 (bitsandbytes).")
+    if out.exists() and any(out.iterdir()):
+        raise MentorError(f"--out {out} exists and is not empty; choose a new folder.")
+    source = find_source(name, ws)
+    model, tokenizer = merged_model(source, ws)
+    with atomic_dir(out) as tmp:
+        if scheme == "nf4" or device != "cpu":
+            _save_bitsandbytes(model, tokenizer, scheme, device, tmp)
+        else:
+            _save_integer(model, tokenizer, scheme, tmp)
+        write_manifest(tmp, source, "quantized", scheme)
+    return out
+
+
+def _save_integer(model, tokenizer, scheme: str, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    linears = _linears(model)
+    embeddings = [name for name, module in model.named_modules() if isinstance(module, nn.Embedding)]
+    state = {}
+    for name, tensor in model.state_dict().items():
+        module, _, kind = name.rpartition(".")
+        if module in embeddings:
+            state.update({f"{module}.{key}": value for key, value in quantize_int8(tensor).items()})
+        elif module in linears and kind == "weight":
+            if tensor.shape[1] % GROUP_SIZE and scheme == "int4":
+                raise MentorError(f"{module} has {tensor.shape[1]} inputs, not a multiple of {GROUP_SIZE}: "
+                                  "use --to int8.")
+            packed = quantize_int8(tensor) if scheme == "int8" else quantize_int4(tensor)
+            state.update({f"{module}.{key}": value for key, value in packed.items()})
+        else:
+            state[name] = tensor.detach().clone().contiguous()  # tied weights are separate tensors on disk
+    model.config.tie_word_embeddings = False  # lm_head is quantised on its own
+    model.config.save_pretrained(folder)
+    model.generation_config.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
+    (folder / QUANT_FILE).write_text(json.dumps({"scheme": scheme, "group_size": GROUP_SIZE, "modules": linears,
+                                                            "embeddings": embeddings}, indent=2))
+
+
+def _save_bitsandbytes(model, tokenizer, scheme: str, device: str, folder: Path) -> None:
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as e:
+        raise MentorError(f"--to {scheme} with bitsandbytes needs it installed: pip install 'mentor[qlora]'.") from e
+    config = (BitsAndBytesConfig(load_in_8bit=True) if scheme == "int8" else
+              BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                 bnb_4bit_compute_dtype=torch.bfloat16))
+    with tempfile.TemporaryDirectory(dir=folder.parent) as full:  # bitsandbytes quantises while loading
+        model.save_pretrained(full)
+        quantised = AutoModelForCausalLM.from_pretrained(full, quantization_config=config, device_map=device,
+                                                         dtype=torch.bfloat16)
+        quantised.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
+def is_quantized_folder(path: Path) -> bool:
+    return (path / QUANT_FILE).exists()
+
+
+def load_quantized(folder: Path):
+    """A model saved by ``quantize`` with int8 / int4 weights, ready for inference on CPU."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+
+    info = json.loads((folder / QUANT_FILE).read_text())
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    state = load_file(folder / "model.safetensors")
+    for name in info.get("embeddings", []):  # stored as int8 rows, used in float
+        state[f"{name}.weight"] = state.pop(f"{name}.weight_int8").float() * state.pop(f"{name}.weight_scale")[:, None]
+    quantised = {}
+    for name in info["modules"]:
+        weights = {key.rpartition(".")[2]: state.pop(key) for key in [k for k in state if k.rpartition(".")[0] == name]}
+        quantised[name] = weights
+    model.load_state_dict(state, strict=False, assign=True)
+    for name, weights in quantised.items():
+        parent, _, attr = name.rpartition(".")
+        old = model.get_submodule(name)
+        if info["scheme"] == "int8":
+            new = Int8Linear(old.in_features, old.out_features, weights["weight_int8"], weights["weight_scale"],
+                             weights.get("bias"))
+        else:
+            new = Int4Linear(old.in_features, old.out_features, info["group_size"], weights["weight_int4"],
+                             weights["weight_scales_zeros"], weights.get("bias"))
+        setattr(model.get_submodule(parent) if parent else model, attr, new)
+    for name in {n.rpartition(".")[0] for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta}:
+        owner = model.get_submodule(name)  # only computed buffers are left (rotary frequencies): rebuild them
+        if not hasattr(owner, "config") or any(p.is_meta for p in owner.parameters()):
+            raise MentorError(f"Quantised model {folder} is missing weights of '{name}'.")
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, type(owner)(config=owner.config))
+    model.generation_config = GenerationConfig.from_pretrained(folder)
+    return model.eval()
