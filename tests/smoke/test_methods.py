@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from mentor.data import Conversation, Message
+from mentor.deploy.export import export
 from mentor.errors import MentorError
 from mentor.generation import GenerationOptions, generate, load_for_inference
 from mentor.tune import load_config, train
 from mentor.tune.artifact import artifact_dir, load_artifact, merge, read_method
-from mentor.tune.merging import merge_run
 from mentor.tune.methods import get_method, method_names
 from tests.conftest import SAMPLE
 
@@ -69,11 +69,11 @@ def test_method_trains_saves_reloads_generates_and_merges(method, options, tiny_
         unmerged = load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer)
         with torch.no_grad():
             torch.testing.assert_close(merged(**enc).logits, unmerged(**enc).logits, rtol=1e-3, atol=1e-3)
-        out = merge_run(result.name, tmp_path / "merged", workspace)
+        out = export(result.name, "hf", tmp_path / "merged", workspace=workspace)
         assert (out / "model.safetensors").exists() and (out / "tokenizer_config.json").exists()
     else:
         with pytest.raises(MentorError, match=f"Method '{method}' cannot be merged: "):
-            merge_run(result.name, tmp_path / "merged", workspace)
+            export(result.name, "hf", tmp_path / "merged", workspace=workspace)
     assert read_method(artifact_dir(result.run_dir))[0].name == method
 
 

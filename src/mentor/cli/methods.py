@@ -1,22 +1,17 @@
-"""`mentor methods` and `mentor merge`."""
+"""`mentor methods`."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from mentor.errors import MentorError
 from mentor.models import DEFAULT_LLM
 from mentor.tune.catalog import describe_methods
-from mentor.tune.merging import merge_run
 
 
 def register(app: typer.Typer) -> None:
     app.command("methods")(methods_cmd)
-    app.command("merge")(merge_cmd)
 
 
 def methods_cmd(
@@ -33,14 +28,3 @@ def methods_cmd(
         table.add_row(r.name, f"{r.trainable:,}", f"{r.percent:.3f}%", merge, f"{r.train_memory_gb:.2f} GB", r.description)
     Console().print(table)
     Console().print(f"memory: batch {batch_size} x {seq_len} tokens, fp32 (QLoRA: 4-bit base), AdamW")
-
-
-def merge_cmd(
-    run: str = typer.Argument(..., help="run name or folder"),
-    out: Path = typer.Option(..., "--out", help="folder for the merged model (safetensors + tokenizer)"),
-) -> None:
-    """Fold a run's tuning into its base weights: a plain model folder for transformers / vLLM."""
-    if out.exists() and any(out.iterdir()):
-        raise MentorError(f"--out {out} exists and is not empty; choose a new folder.")
-    path = merge_run(run, out)
-    Console().print(f"merged model written to {path}")
