@@ -65,3 +65,28 @@ def test_errors_are_one_sentence_without_traceback(tmp_path):
         err = " ".join(proc.stderr.split())
         assert message in err, (args, proc.stderr)
         assert "Traceback" not in proc.stderr
+
+
+def test_advise_and_memory_from_flags():
+    proc = _mentor("advise", "--changes-often", "--cite", "--style", "--examples", "800", "--params", "7B",
+                   "--gpu-mem", "24", "--lang", "both")
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert "Recommended: rag + fine-tune (lora)" in out and "数据经常变化" in out and "mentor kb create docs" in out
+    proc = _mentor("advise", "memory", "--params", "65B", "--method", "qlora", "--batch-size", "1", "--gpu-mem", "48")
+    assert proc.returncode == 0, proc.stderr
+    assert "fits in 48 GB" in proc.stdout
+    proc = _mentor("advise", "memory", "--method", "lora")
+    assert proc.returncode == 2 and "exactly one of --params" in proc.stderr
+
+
+def test_quantize_then_generate_and_export_refusal(tmp_path):
+    proc = _mentor("quantize", "smollm2-135m-instruct", "--to", "int8", "--out", str(tmp_path / "q8"))
+    assert proc.returncode == 0, proc.stderr
+    proc = _mentor("generate", "--model", str(tmp_path / "q8"), "--prompt", "What is the capital of France?",
+                   "--max-new-tokens", "16")
+    assert proc.returncode == 0, proc.stderr
+    assert "Paris" in proc.stdout
+    proc = _mentor("export", str(tmp_path / "q8"), "--format", "gguf", "--out", str(tmp_path / "g"))
+    assert proc.returncode != 0 and "already quantised" in " ".join(proc.stderr.split())
+    assert not (tmp_path / "g").exists()
