@@ -153,3 +153,23 @@ def test_memory_estimate_within_25_percent_of_a_real_training_run(tmp_path):
     params = sum(t.numel() for t in load_causal_lm(location).parameters())
     estimate = training_memory(ModelShape.from_config(config, params), "lora", 4, 256).total
     assert abs(estimate - measured) / measured < 0.25, (estimate / GiB, measured / GiB)
+
+
+@pytest.mark.parametrize("model_type, tied", [("qwen2", False), ("llama", False)])
+def test_gguf_writer_round_trips_other_llama_family_layouts(model_type, tied, tokenizer, tmp_path):
+    """Qwen2 (attention biases, no rope permutation) and an untied output layer: the GGUF reloads with the
+    same logits."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from mentor.deploy.gguf_writer import write_gguf
+
+    config = AutoConfig.for_model(model_type, vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                  max_position_embeddings=512, tie_word_embeddings=tied)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config).eval()
+    write_gguf(model, tokenizer, tmp_path / "m.gguf", "f32")
+    reloaded = AutoModelForCausalLM.from_pretrained(tmp_path, gguf_file="m.gguf", dtype=torch.float32).eval()
+    ids = torch.randint(0, len(tokenizer), (1, 12))
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(ids).logits, model(ids).logits, rtol=1e-4, atol=1e-4)
