@@ -116,7 +116,8 @@ def test_quantised_models_generate_with_a_small_perplexity_delta(workspace, tmp_
     tokenizer = load_tokenizer(MODEL, workspace)
     base = text_perplexity(load_causal_lm(MODEL, workspace), tokenizer, text)
     size = (workspace.models_dir / MODEL / "model.safetensors").stat().st_size
-    for scheme, tolerance, shrink in (("int8", 0.03, 0.35), ("int4", 0.10, 0.3)):
+    # nf4 is bitsandbytes' (its CPU backend here): coarser on a model this small
+    for scheme, tolerance, shrink in (("int8", 0.03, 0.35), ("int4", 0.10, 0.3), ("nf4", 0.5, 0.3)):
         folder = quantize(MODEL, scheme, tmp_path / scheme, workspace=workspace)
         assert sum(p.stat().st_size for p in folder.iterdir()) < shrink * size + 60e6
         model = load_causal_lm(str(folder), workspace)
