@@ -91,9 +91,16 @@ def run_mentor(ws, train_file, val_file, args) -> dict:
                          learning_rate=2e-4, max_length=512, precision=args.precision, save_steps=10**6,
                          name="bench-mentor", method_options=dict(LORA))
     result = train(config, ws, show_progress=True)
+    from mentor.data import load
+    from mentor.tune import evaluate
+
+    tok, _ = _encoded(ws, train_file, args)
+    val = [e for e in _encode_all(tok, load(val_file).examples) if e.trained_tokens]
+    # scored like the baseline's model: fp32, same function (mentor's own validation ran under its precision)
     return {"real_tokens_per_s": result.real_tokens_per_second, "seconds": result.train_seconds,
             "padding_share": _padding_share(ws, train_file, args, grouped=True),
-            "final_val_loss": result.val_loss_after, "peak_rss_gb": _peak_rss_gb()}
+            "final_val_loss": evaluate(result.model, val, 4, tok.pad_token_id),
+            "final_val_loss_own_precision": result.val_loss_after, "peak_rss_gb": _peak_rss_gb()}
 
 
 def _encoded(ws, train_file, args):
