@@ -18,7 +18,7 @@ from mentor.data.template import IGNORE_INDEX, Encoded, encode
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
-from mentor.precision import autocast_context, resolve_precision
+from mentor.precision import autocast_context, resolve_precision, trainable_layers_in_fp32
 from mentor.tune.artifact import artifact_dir, keep_initial_adapter, save_artifact
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
@@ -136,6 +136,8 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     if ranks.main:
         _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, **sizes})
     autocast = autocast_context(precision)
+    if precision == "bf16" and method.storage != "full":
+        trainable_layers_in_fp32(model)
     if config.gradient_checkpointing:
         causal_lm(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
