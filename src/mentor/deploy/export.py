@@ -38,8 +38,9 @@ def find_source(name: str, workspace: Workspace) -> Source:
     try:
         run_dir = workspace.run_path(name)
     except MentorError:
-        if (Path(name) / "mentor-quant.json").exists() or (Path(name) / "config.json").exists() and \
-                "quantization_config" in (Path(name) / "config.json").read_text(encoding="utf-8"):
+        from mentor.deploy.quantize import quantization_of
+
+        if quantization_of(Path(name)):
             raise MentorError(f"'{name}' is already quantised: export or quantise the original model or run.") from None
         return Source(name, None, "none", name)  # not a run: a model name, checked when loaded
     folder = artifact_dir(run_dir)

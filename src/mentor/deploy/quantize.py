@@ -165,8 +165,14 @@ def _save_bitsandbytes(model, tokenizer, scheme: str, device: str, folder: Path)
     tokenizer.save_pretrained(folder)
 
 
-def is_quantized_folder(path: Path) -> bool:
-    return (path / QUANT_FILE).exists()
+def quantization_of(path: Path) -> str | None:
+    """"mentor" for an int8/int4 folder written here, "bitsandbytes" for a bitsandbytes one, else None."""
+    if (path / QUANT_FILE).exists():
+        return "mentor"
+    config = path / "config.json"
+    if config.exists() and "quantization_config" in json.loads(config.read_text(encoding="utf-8")):
+        return "bitsandbytes"
+    return None
 
 
 def load_quantized(folder: Path):

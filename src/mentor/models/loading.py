@@ -73,10 +73,11 @@ def load_causal_lm(name: str, workspace: Workspace | None = None, dtype: torch.d
     from transformers import AutoModelForCausalLM
 
     src = resolve(name, workspace)
-    if src.kind == "local" and (Path(src.location) / "mentor-quant.json").exists():  # `mentor quantize` int8/int4
-        from mentor.deploy.quantize import load_quantized
+    if src.kind == "local":
+        from mentor.deploy.quantize import load_quantized, quantization_of
 
-        return load_quantized(Path(src.location))
+        if quantization_of(Path(src.location)) == "mentor":  # `mentor quantize` int8/int4 (bitsandbytes loads below)
+            return load_quantized(Path(src.location))
     if "quantization_config" in kwargs:
         kwargs.setdefault("device_map", device)
     with _hub_errors(src):
