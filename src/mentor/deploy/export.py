@@ -32,6 +32,11 @@ class Source:
     base_model: str
 
 
+def check_new_folder(out: Path) -> None:
+    if out.exists() and any(out.iterdir()):
+        raise MentorError(f"--out {out} exists and is not empty; choose a new folder.")
+
+
 def find_source(name: str, workspace: Workspace) -> Source:
     from mentor.tune.artifact import artifact_dir, read_method
 
@@ -79,8 +84,7 @@ def export(name: str, fmt: str, out: str | Path, quantize: str | None = None,
     out = Path(out)
     if fmt not in FORMATS:
         raise MentorError(f"--format '{fmt}' is not one of {', '.join(FORMATS)}.")
-    if out.exists() and any(out.iterdir()):
-        raise MentorError(f"--out {out} exists and is not empty; choose a new folder.")
+    check_new_folder(out)
     source = find_source(name, ws)
     with atomic_dir(out) as tmp:
         if fmt == "adapter":

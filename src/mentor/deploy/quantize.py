@@ -99,7 +99,7 @@ def _linears(model) -> list[str]:
 
 def quantize(name: str, scheme: str, out: str | Path, device: str = "cpu", workspace: Workspace | None = None) -> Path:
     """Quantise a run (merged first) or a model into the new folder ``out``."""
-    from mentor.deploy.export import find_source, merged_model, write_manifest
+    from mentor.deploy.export import check_new_folder, find_source, merged_model, write_manifest
 
     ws = workspace or Workspace()
     out = Path(out)
@@ -107,8 +107,7 @@ def quantize(name: str, scheme: str, out: str | Path, device: str = "cpu", works
         raise MentorError(f"--to '{scheme}' is not one of {', '.join(SCHEMES)}.")
     if scheme == "int4" and device != "cpu":
         raise MentorError("--to int4 is the CPU weight-only format; on CUDA use --to nf4 (bitsandbytes).")
-    if out.exists() and any(out.iterdir()):
-        raise MentorError(f"--out {out} exists and is not empty; choose a new folder.")
+    check_new_folder(out)
     source = find_source(name, ws)
     model, tokenizer = merged_model(source, ws)
     with atomic_dir(out) as tmp:
@@ -187,13 +186,13 @@ def load_quantized(folder: Path):
     state = load_file(folder / "model.safetensors")
     for name in info.get("embeddings", []):  # stored as int8 rows, used in float
         state[f"{name}.weight"] = state.pop(f"{name}.weight_int8").float() * state.pop(f"{name}.weight_scale")[:, None]
-    quantised = {}
-    for name in info["modules"]:
-        weights = {key.rpartition(".")[2]: state.pop(key) for key in [k for k in state if k.rpartition(".")[0] == name]}
-        quantised[name] = weights
+    quantised: dict[str, dict[str, torch.Tensor]] = {name: {} for name in info["modules"]}
+    for key in list(state):
+        module, _, part = key.rpartition(".")
+        if module in quantised:
+            quantised[module][part] = state.pop(key)
     model.load_state_dict(state, strict=False, assign=True)
     for name, weights in quantised.items():
-        parent, _, attr = name.rpartition(".")
         old = model.get_submodule(name)
         if info["scheme"] == "int8":
             new = Int8Linear(old.in_features, old.out_features, weights["weight_int8"], weights["weight_scale"],
@@ -201,12 +200,16 @@ def load_quantized(folder: Path):
         else:
             new = Int4Linear(old.in_features, old.out_features, info["group_size"], weights["weight_int4"],
                              weights["weight_scales_zeros"], weights.get("bias"))
-        setattr(model.get_submodule(parent) if parent else model, attr, new)
+        _replace(model, name, new)
     for name in {n.rpartition(".")[0] for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta}:
         owner = model.get_submodule(name)  # only computed buffers are left (rotary frequencies): rebuild them
         if not hasattr(owner, "config") or any(p.is_meta for p in owner.parameters()):
             raise MentorError(f"Quantised model {folder} is missing weights of '{name}'.")
-        parent, _, attr = name.rpartition(".")
-        setattr(model.get_submodule(parent) if parent else model, attr, type(owner)(config=owner.config))
+        _replace(model, name, type(owner)(config=owner.config))
     model.generation_config = GenerationConfig.from_pretrained(folder)
     return model.eval()
+
+
+def _replace(model, name: str, module: nn.Module) -> None:
+    parent, _, attr = name.rpartition(".")
+    setattr(model.get_submodule(parent) if parent else model, attr, module)
