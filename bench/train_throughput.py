@@ -1,6 +1,7 @@
 """Training throughput: mentor's loop vs plain transformers Trainer + peft, same data and config, one run.
 
     python bench/train_throughput.py [--steps 30] [--examples 240] [--precision fp32|bf16]
+                                     [--device cuda --trainer-precision bf16] [--model FOLDER]
 
 Both train LoRA (r=8, alpha=16, dropout 0.05, all linear layers) on SmolLM2-135M-Instruct with
 batch 4, max length 512, lr 2e-4, on the same tokenised examples (alpaca_en_demo from
@@ -8,6 +9,8 @@ batch 4, max length 512, lr 2e-4, on the same tokenised examples (alpaca_en_demo
 selective loss, bf16 autocast where the CPU has bf16 — see --precision); the baseline pads to the longest in each batch, fp32,
 random order. Real tokens exclude padding. Both final models are scored on the same held-out
 examples with the same loss function. Prints a table and the speed ratio; writes bench/out/*.json.
+On a GPU (--device cuda) peak GPU memory is printed too, and --trainer-precision bf16 gives the
+baseline bf16 mixed precision (Trainer's bf16=True), the stronger peer there.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ def main() -> None:
     ap.add_argument("--val-examples", type=int, default=40)
     ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"], help="mentor's precision (the baseline stays fp32)")
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--model", default="smollm2-135m-instruct")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda (both systems)")
+    ap.add_argument("--trainer-precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--only", choices=["mentor", "trainer"], help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -60,13 +66,14 @@ def main() -> None:
     for system in ("mentor", "trainer"):
         out_json = home / f"{system}.json"
         cmd = [sys.executable, __file__, "--only", system, "--home", str(home), "--steps", str(args.steps),
-               "--examples", str(args.examples), "--precision", args.precision]
+               "--examples", str(args.examples), "--precision", args.precision, "--model", args.model,
+               "--device", args.device, "--trainer-precision", args.trainer_precision]
         subprocess.run(cmd, check=True)
         results[system] = json.loads(out_json.read_text())
     ours, base = results["mentor"], results["trainer"]
     ratio = ours["real_tokens_per_s"] / base["real_tokens_per_s"]
     print(f"\n{'':28}{'mentor':>12}{'HF Trainer+peft':>18}")
-    for key in ("real_tokens_per_s", "seconds", "padding_share", "final_val_loss", "peak_rss_gb"):
+    for key in ("real_tokens_per_s", "seconds", "padding_share", "final_val_loss", "peak_rss_gb", "peak_gpu_gb"):
         print(f"{key:28}{ours[key]:>12.3f}{base[key]:>18.3f}")
     print(f"\nspeed ratio (real tokens/s, mentor / Trainer+peft): {ratio:.2f}x")
     out = REPO / "bench" / "out"
@@ -87,8 +94,9 @@ def run_one(args) -> None:
 def run_mentor(ws, train_file, val_file, args) -> dict:
     from mentor.tune import load_config, train
 
-    config = load_config(None, data=str(train_file), val=str(val_file), max_steps=args.steps, batch_size=4,
-                         learning_rate=2e-4, max_length=512, precision=args.precision, save_steps=10**6,
+    config = load_config(None, model=args.model, data=str(train_file), val=str(val_file), max_steps=args.steps,
+                         batch_size=4, learning_rate=2e-4, max_length=512, precision=args.precision,
+                         device=args.device, save_steps=10**6,
                          name="bench-mentor", method_options=dict(LORA))
     result = train(config, ws, show_progress=True)
     from mentor.data import load
@@ -100,14 +108,15 @@ def run_mentor(ws, train_file, val_file, args) -> dict:
     return {"real_tokens_per_s": result.real_tokens_per_second, "seconds": result.train_seconds,
             "padding_share": _padding_share(ws, train_file, args, grouped=True),
             "final_val_loss": evaluate(result.model, val, 4, tok.pad_token_id),
-            "final_val_loss_own_precision": result.val_loss_after, "peak_rss_gb": _peak_rss_gb()}
+            "final_val_loss_own_precision": result.val_loss_after, "peak_rss_gb": _peak_rss_gb(),
+            "peak_gpu_gb": _peak_gpu_gb()}
 
 
 def _encoded(ws, train_file, args):
     from mentor.data import encode, load
     from mentor.models import load_tokenizer
 
-    tok = load_tokenizer("smollm2-135m-instruct", ws)
+    tok = load_tokenizer(args.model, ws)
     return tok, [encode(e, tok, 512) for e in load(train_file).examples]
 
 
@@ -133,7 +142,7 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
 
     tok, enc = _encoded(ws, train_file, args)
     val = [e for e in (_encode_all(tok, load(val_file).examples)) if e.trained_tokens]
-    model = get_peft_model(load_causal_lm("smollm2-135m-instruct", ws),
+    model = get_peft_model(load_causal_lm(args.model, ws, device=args.device),
                            LoraConfig(task_type="CAUSAL_LM", **LORA))
     counts = {"real": 0, "padded": 0}
 
@@ -153,7 +162,8 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
     clock = Clock()
     targs = TrainingArguments(output_dir=str(ws.home / "trainer"), per_device_train_batch_size=4, max_steps=args.steps,
                               learning_rate=2e-4, warmup_steps=int(0.03 * args.steps), lr_scheduler_type="linear", logging_steps=10,
-                              save_strategy="no", report_to="none", use_cpu=True, seed=42, dataloader_num_workers=0,
+                              save_strategy="no", report_to="none", use_cpu=args.device == "cpu", seed=42,
+                              bf16=args.trainer_precision == "bf16", dataloader_num_workers=0,
                               remove_unused_columns=False)
     trainer = Trainer(model=model, args=targs, train_dataset=[{"i": i} for i in range(len(enc))],
                       data_collator=collator, callbacks=[clock])
@@ -161,7 +171,7 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
     val_loss = evaluate(model, val, 4, tok.pad_token_id)
     return {"real_tokens_per_s": counts["real"] / clock.seconds, "seconds": clock.seconds,
             "padding_share": 1 - counts["real"] / counts["padded"], "final_val_loss": val_loss,
-            "peak_rss_gb": _peak_rss_gb()}
+            "peak_rss_gb": _peak_rss_gb(), "peak_gpu_gb": _peak_gpu_gb()}
 
 
 def _encode_all(tok, examples):
@@ -172,6 +182,10 @@ def _encode_all(tok, examples):
 
 def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def _peak_gpu_gb() -> float:
+    return torch.cuda.max_memory_allocated() / 1e9 if torch.cuda.is_available() else 0.0
 
 
 if __name__ == "__main__":

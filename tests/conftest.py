@@ -10,7 +10,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 SAMPLE = REPO / "examples" / "data" / "lanternfish.jsonl"
-MODEL = "smollm2-135m-instruct"
+# The embedded default; MENTOR_TEST_MODEL names another folder with its architecture and tokenizer
+# (on a lent GPU machine, where no weights can be fetched, a random-weight copy).
+MODEL = os.environ.get("MENTOR_TEST_MODEL", "smollm2-135m-instruct")
 
 
 @pytest.fixture(scope="session", autouse=True)

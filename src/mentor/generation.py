@@ -17,6 +17,7 @@ from mentor.data.template import render_prompt
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_text
 from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
+from mentor.precision import model_device, resolve_device
 from mentor.tune.artifact import artifact_dir, load_artifact, read_method
 from mentor.workspace import Workspace
 
@@ -65,7 +66,7 @@ class LoadedModel:
                 yield self
         else:
             tuned = self.model
-            self.model = load_causal_lm(self.name, self.workspace).eval()
+            self.model = load_causal_lm(self.name, self.workspace, device=str(model_device(tuned))).eval()
             try:
                 yield self
             finally:
@@ -73,12 +74,14 @@ class LoadedModel:
 
 
 def load_for_inference(model: str | None = None, run: str | None = None, workspace: Workspace | None = None,
-                       trust_remote_code: bool = False) -> LoadedModel:
-    """The base ``model``, or a run's base with its adapter attached (``model`` defaults to the run's base)."""
+                       trust_remote_code: bool = False, device: str = "cpu") -> LoadedModel:
+    """The base ``model``, or a run's base with its adapter attached (``model`` defaults to the run's base),
+    on ``device`` (auto, cpu, cuda)."""
     ws = workspace or Workspace()
+    device = resolve_device(device)
     if run is None:
         name = model or DEFAULT_LLM
-        lm = load_causal_lm(name, ws, trust_remote_code=trust_remote_code)
+        lm = load_causal_lm(name, ws, trust_remote_code=trust_remote_code, device=device)
         return LoadedModel(lm.eval(), load_tokenizer(name, ws, trust_remote_code), name)
     run_dir = ws.run_path(run)
     folder = artifact_dir(run_dir)
@@ -88,7 +91,7 @@ def load_for_inference(model: str | None = None, run: str | None = None, workspa
                           f"finish it with: mentor train --resume {run}")
     method, _, base = read_method(folder)
     tokenizer = load_tokenizer(str(folder), ws)
-    tuned = load_artifact(folder, ws, model, trust_remote_code, tokenizer=tokenizer)
+    tuned = load_artifact(folder, ws, model, trust_remote_code, tokenizer=tokenizer, device=device)
     return LoadedModel(tuned.eval(), tokenizer, model or base, run_dir, method.storage == "peft", ws)
 
 
@@ -109,7 +112,8 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
     try:
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True,
+                      add_special_tokens=False).to(model_device(lm.model))
             out = lm.model.generate(**enc, **options.kwargs(tok))
             for row, i in enumerate(idx):
                 replies[i] = tok.decode(out[row, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
@@ -122,7 +126,7 @@ def _without_cache(lm: LoadedModel, prompt: str, options: GenerationOptions) -> 
     """Decode by running the full sequence every step. transformers' generate(use_cache=False)
     breaks on peft prefix tuning (past key values are the prefix), this loop works for every method."""
     tok = lm.tokenizer
-    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"]  # (1, T)
+    ids = tok(prompt, return_tensors="pt", add_special_tokens=False)["input_ids"].to(model_device(lm.model))  # (1, T)
     start = ids.shape[1]
     for step in range(options.max_new_tokens):
         logits = lm.model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits[:, -1].float()
@@ -149,7 +153,7 @@ def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptio
     tok = lm.tokenizer
     if options.seed is not None:
         torch.manual_seed(options.seed)
-    enc = tok(render_prompt(conversation, tok), return_tensors="pt", add_special_tokens=False)
+    enc = tok(render_prompt(conversation, tok), return_tensors="pt", add_special_tokens=False).to(model_device(lm.model))
     streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
     errors: list[BaseException] = []
 

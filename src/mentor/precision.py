@@ -1,4 +1,4 @@
-"""Numeric precision on the CPU: bf16 autocast where the hardware has native bf16."""
+"""Devices and numeric precision: the CPU with bf16 autocast where it has native bf16, or a CUDA GPU."""
 
 from __future__ import annotations
 
@@ -7,11 +7,32 @@ from pathlib import Path
 
 import torch
 
+from mentor.errors import MentorError
 
-def resolve_precision(precision: str) -> str:
-    """``auto`` -> bf16 autocast when the CPU has native bf16 (avx512_bf16 / AMX), else fp32."""
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when torch sees a CUDA GPU, else ``cpu``; asking for CUDA without one is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise MentorError(f"--device {device}: torch sees no CUDA GPU here (torch {torch.__version__}); "
+                          "use --device cpu, or install a CUDA build of torch.")
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise MentorError(f"--device {device}: expected auto, cpu, cuda or cuda:N.")
+    return device
+
+
+def model_device(model) -> torch.device:
+    """Where the model's (first) parameters live: inputs go there."""
+    return next(model.parameters()).device
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """``auto`` -> bf16 autocast on a GPU with bf16, or on a CPU with native bf16 (avx512_bf16 / AMX); else fp32."""
     if precision != "auto":
         return precision
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -19,9 +40,11 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "fp32"
 
 
-def autocast_context(precision: str):
-    """bf16 autocast on the CPU for ``bf16`` (or ``auto`` on bf16 hardware); otherwise nothing."""
-    return torch.autocast("cpu", dtype=torch.bfloat16) if resolve_precision(precision) == "bf16" else nullcontext()
+def autocast_context(precision: str, device: str = "cpu"):
+    """bf16 autocast on ``device`` for ``bf16`` (or ``auto`` on bf16 hardware); otherwise nothing."""
+    if resolve_precision(precision, device) != "bf16":
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def trainable_layers_in_fp32(model) -> int:
@@ -37,6 +60,8 @@ def trainable_layers_in_fp32(model) -> int:
 
 
 def _fp32_forward(self, x: torch.Tensor) -> torch.Tensor:
-    dtype = torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else x.dtype
-    with torch.autocast("cpu", enabled=False):
-        return torch.nn.functional.linear(x.float(), self.weight, self.bias).to(dtype)
+    kind = x.device.type
+    dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+    with torch.autocast(kind, enabled=False):
+        return torch.nn.functional.linear(x.float(), self.weight.float(), None if self.bias is None
+                                          else self.bias.float()).to(dtype)

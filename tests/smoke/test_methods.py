@@ -34,23 +34,28 @@ def test_every_registered_method_is_covered():
 
 @pytest.mark.parametrize(("method", "options"), VARIANTS, ids=lambda v: v if isinstance(v, str) else None)
 def test_method_trains_saves_reloads_generates_and_merges(method, options, tiny_model, tmp_path, workspace):
+    check_method(method, options, tiny_model, tmp_path, workspace, "cpu")
+
+
+def check_method(method, options, tiny_model, tmp_path, workspace, device: str) -> None:
+    """Train, reload, generate with and without cache, merge and export ``method`` on ``device``."""
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:10]) + "\n", encoding="utf-8")
     # validation = the training examples: three real steps must lower their loss (fp32: no bf16 noise)
     config = load_config(None, model=tiny_model, data=str(data), val=str(data), method=method,
                          method_options=options or None, max_steps=3, batch_size=2, max_length=64,
-                         learning_rate=1e-2, precision="fp32", name=f"{method}-run")
+                         learning_rate=1e-2, precision="fp32", device=device, name=f"{method}-run")
     result = train(config, workspace, show_progress=False)
     spec = get_method(method)
     assert result.val_loss_after != result.val_loss_before  # three real steps changed the model
     if not spec.prompt_learning:  # (a few virtual tokens barely move a random tiny model)
         assert result.val_loss_after < result.val_loss_before
-    lm = load_for_inference(run=result.name, workspace=workspace)
-    enc = lm.tokenizer("<|im_start|>user\nWho founded Lanternfish?<|im_end|>\n", return_tensors="pt")
+    lm = load_for_inference(run=result.name, workspace=workspace, device=device)
+    enc = lm.tokenizer("<|im_start|>user\nWho founded Lanternfish?<|im_end|>\n", return_tensors="pt").to(device)
     with torch.no_grad():
         trained = result.model(**enc).logits
         reloaded = lm.model(**enc).logits
-    # bitsandbytes' CPU 4-bit kernels compute in bf16 and differ between the trained instance and a fresh
+    # bitsandbytes' 4-bit kernels compute in bf16 and differ between the trained instance and a fresh
     # load at bf16 precision (a fresh load is itself deterministic); everything else reloads exactly.
     # PiSSA/OLoRA are saved converted to a plain LoRA on the original base: exact up to float rounding.
     converted = str(options.get("init_lora_weights", "")).startswith(("pissa", "olora"))
@@ -64,9 +69,9 @@ def test_method_trains_saves_reloads_generates_and_merges(method, options, tiny_
 
     if spec.mergeable:
         folder = artifact_dir(result.run_dir)
-        merged = merge(load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer), spec)
+        merged = merge(load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer, device=device), spec)
         assert not hasattr(merged, "peft_config")
-        unmerged = load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer)
+        unmerged = load_artifact(folder, workspace, dequantize=True, tokenizer=lm.tokenizer, device=device)
         with torch.no_grad():
             torch.testing.assert_close(merged(**enc).logits, unmerged(**enc).logits, rtol=1e-3, atol=1e-3)
         out = export(result.name, "hf", tmp_path / "merged", workspace=workspace)

@@ -29,7 +29,7 @@ def serve_cmd(
     """Serve chat, completions, embeddings, files, fine-tuning jobs and vector stores (OpenAI's API)."""
     import uvicorn
 
-    from mentor.serve import ServeSettings, create_app
+    from mentor.serve.app import ServeSettings, create_app
 
     console = Console(stderr=True)
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:

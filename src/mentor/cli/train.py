@@ -31,7 +31,8 @@ def train_cmd(
     learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
     max_length: Optional[int] = typer.Option(None, "--max-length"),
     seed: Optional[int] = typer.Option(None),
-    precision: Optional[str] = typer.Option(None, help="auto (bf16 autocast where the CPU has bf16), fp32 or bf16"),
+    device: Optional[str] = typer.Option(None, help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N"),
+    precision: Optional[str] = typer.Option(None, help="auto (bf16 autocast where the hardware has bf16), fp32 or bf16"),
     gradient_checkpointing: Optional[bool] = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing"),
     train_on: Optional[str] = typer.Option(None, "--train-on", help="assistant (default) or all tokens"),
     r: Optional[int] = typer.Option(None, "--r", help="LoRA rank (lora, dora, qlora)"),
@@ -69,7 +70,7 @@ def train_cmd(
         lora.update(_options(option))
         cfg = load_config(config, model=model, data=data, val=val, method=method, epochs=epochs, max_steps=max_steps,
                           batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
-                          max_length=max_length, seed=seed, precision=precision, train_on=train_on,
+                          max_length=max_length, seed=seed, device=device, precision=precision, train_on=train_on,
                           gradient_checkpointing=gradient_checkpointing,
                           eval_steps=eval_steps, eval_generate=eval_generate,
                           early_stopping_patience=early_stopping_patience, early_stopping_metric=early_stopping_metric,

@@ -20,6 +20,7 @@ from torch.utils.checkpoint import checkpoint
 from mentor.data.template import IGNORE_INDEX
 from mentor.distill.divergence import divergence
 from mentor.errors import MentorError
+from mentor.precision import model_device
 from mentor.tune.batching import collate
 from mentor.tune.loss import CHUNK, _prompt_learning, supervised_hidden
 
@@ -36,7 +37,7 @@ def check_tokenizers(teacher_tok, student_tok, teacher: str, student: str) -> No
 
 
 def _key(ids) -> str:
-    return hashlib.sha1(torch.as_tensor(ids, dtype=torch.int64).numpy().tobytes()).hexdigest()
+    return hashlib.sha1(torch.as_tensor(ids, dtype=torch.int64).cpu().numpy().tobytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -45,14 +46,15 @@ def precompute_topk(teacher, examples, k: int, pad_id: int, batch_size: int = 4)
     out = {}
     for s in range(0, len(examples), batch_size):
         part = examples[s:s + batch_size]
-        batch = collate(part, pad_id)
+        batch = collate(part, pad_id, model_device(teacher))
         h, _, head = supervised_hidden(teacher, batch)
         logp = torch.cat([F.log_softmax(head(h[c:c + CHUNK]).float(), -1) for c in range(0, len(h), CHUNK)])
         values, index = logp.topk(k, dim=-1)
         offset = 0
         for e in part:
             n = sum(1 for y in e.labels[1:] if y != IGNORE_INDEX)  # supervised after the one-position shift
-            out[_key(e.input_ids)] = (index[offset:offset + n].to(torch.int32), values[offset:offset + n].half())
+            out[_key(e.input_ids)] = (index[offset:offset + n].to("cpu", torch.int32),
+                                      values[offset:offset + n].to("cpu", torch.float16))
             offset += n
     return out
 
@@ -117,7 +119,9 @@ class DistillLoss:
                 raise MentorError("An example has no stored teacher log-probabilities (the data changed?); "
                                   "delete the run's teacher-topk file to compute them again.")
             rows.append(self.topk[key])
-        return torch.cat([r[0].long() for r in rows]), torch.cat([r[1].float() for r in rows])  # fp16 -> fp32 first
+        device = batch["input_ids"].device  # fp16 -> fp32 first: CPU autocast refuses to cat fp16
+        return (torch.cat([r[0].long() for r in rows]).to(device),
+                torch.cat([r[1].float() for r in rows]).to(device))
 
     def _chunk(self, head, h, y, *teacher) -> torch.Tensor:
         logits = head(h).float()  # (n, V)
@@ -140,12 +144,12 @@ class DistillLoss:
         return causal_lm(self.teacher).get_output_embeddings()
 
 
-def distill_loss_for(config, ws, tokenizer, train_set, run_dir: Path, console) -> DistillLoss:
+def distill_loss_for(config, ws, tokenizer, train_set, run_dir: Path, console, device: str = "cpu") -> DistillLoss:
     """The loss for ``mentor train --teacher``: loads the teacher, checks the tokenizers, and with
     ``teacher_topk`` computes (or re-uses) the stored top-k log-probabilities."""
     from mentor.distill.teacher import load_teacher
 
-    teacher = load_teacher(config.teacher, ws)
+    teacher = load_teacher(config.teacher, ws, device)
     check_tokenizers(teacher.tokenizer, tokenizer, config.teacher, config.model)
     topk = None
     if config.teacher_topk:

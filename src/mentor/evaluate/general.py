@@ -18,6 +18,7 @@ import torch
 from mentor.data.formats import json_records
 from mentor.errors import DataError, MentorError
 from mentor.evaluate.text import has_cjk
+from mentor.precision import autocast_context, model_device
 
 LETTERS = "ABCDEFGH"
 
@@ -127,7 +128,8 @@ def choice_accuracy(model, tokenizer, questions: list[Question], batch_size: int
     try:
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True,
+                            add_special_tokens=False).to(model_device(model))
             logits = model(**enc, logits_to_keep=1).logits[:, -1].float()  # (B, vocab): the last position only
             for row, i in enumerate(idx):
                 q = questions[i]
@@ -144,7 +146,7 @@ def probe_texts() -> dict[str, str]:
 
 @torch.no_grad()
 def text_perplexity(model, tokenizer, text: str, window: int = 512) -> float:
-    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0]
+    ids = tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"][0].to(model_device(model))
     total, count = 0.0, 0
     for s in range(0, len(ids) - 1, window):
         chunk = ids[s:s + window + 1].unsqueeze(0)
@@ -156,11 +158,9 @@ def text_perplexity(model, tokenizer, text: str, window: int = 512) -> float:
 
 def measure(lm, questions: list[Question]) -> dict:
     """Accuracy (overall and per language) and probe perplexities for the model as loaded now.
-    Forward passes run under bf16 autocast where the CPU has bf16 (1.7x faster here), the same for
-    base and tuned."""
-    from mentor.precision import autocast_context
-
-    with autocast_context("auto"):
+    Forward passes run under bf16 autocast where the hardware has bf16 (1.7x faster on this CPU), the
+    same for base and tuned."""
+    with autocast_context("auto", model_device(lm.model).type):
         correct = choice_accuracy(lm.model, lm.tokenizer, questions) if questions else []
         out: dict = {"probe_perplexity": {name: text_perplexity(lm.model, lm.tokenizer, text)
                                           for name, text in sorted(probe_texts().items())}}

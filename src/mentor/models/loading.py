@@ -76,8 +76,11 @@ def load_causal_lm(name: str, workspace: Workspace | None = None, dtype: torch.d
     if src.kind == "local":
         from mentor.deploy.quantize import load_quantized, quantization_of
 
-        if quantization_of(Path(src.location)) == "mentor":  # `mentor quantize` int8/int4 (bitsandbytes loads below)
+        quantized = quantization_of(Path(src.location))
+        if quantized == "mentor":  # `mentor quantize` int8/int4 (bitsandbytes loads below)
             return load_quantized(Path(src.location))
+        if quantized == "bitsandbytes":  # placed while loading: a quantised model cannot be moved after
+            kwargs.setdefault("device_map", device)
     if "quantization_config" in kwargs:
         kwargs.setdefault("device_map", device)
     with _hub_errors(src):

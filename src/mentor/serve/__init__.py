@@ -1,6 +1,3 @@
 """The OpenAI-compatible server (``mentor serve``): chat, completions, embeddings, files, fine-tuning
-jobs and vector stores over one workspace."""
-
-from mentor.serve.app import ServeSettings, create_app
-
-__all__ = ["ServeSettings", "create_app"]
+jobs and vector stores over one workspace. The app is in ``mentor.serve.app`` (imported on its own,
+so the decoding helpers here load without the web stack)."""

@@ -67,13 +67,14 @@ def read_method(folder: Path) -> tuple[Method, object, str]:
 
 
 def load_artifact(folder: Path, workspace: Workspace | None = None, base_model: str | None = None,
-                  trust_remote_code: bool = False, dequantize: bool = False, tokenizer=None):
+                  trust_remote_code: bool = False, dequantize: bool = False, tokenizer=None, device: str = "cpu"):
     """The base model with the trained artifact applied (``dequantize``: QLoRA onto a full-precision base)."""
     method, options, saved_base = read_method(folder)
     if method.storage == "full":
-        return load_causal_lm(str(folder), workspace, trust_remote_code=trust_remote_code)
+        return load_causal_lm(str(folder), workspace, trust_remote_code=trust_remote_code, device=device)
     extra = {} if dequantize else method.load_kwargs(options)
-    base = load_causal_lm(base_model or saved_base, workspace, trust_remote_code=trust_remote_code, **extra)
+    base = load_causal_lm(base_model or saved_base, workspace, trust_remote_code=trust_remote_code, device=device,
+                          **extra)
     if method.storage == "peft":
         from peft import PeftModel
 

@@ -39,6 +39,7 @@ class TrainConfig:
     max_length: int = 512
     train_on: Literal["assistant", "all"] = "assistant"
     seed: int = 42
+    device: str = "auto"  # auto: a CUDA GPU when torch sees one, else the CPU; or cpu, cuda, cuda:N
     precision: Literal["auto", "fp32", "bf16"] = "auto"  # auto: bf16 autocast where the hardware has bf16
     nproc: int = 1  # data-parallel processes (gloo on CPU, NCCL on GPUs)
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower

@@ -36,7 +36,8 @@ class Ranks:
     def sum(self, value: float) -> float:
         if self.world == 1:
             return value
-        t = torch.tensor([value], dtype=torch.float64)
+        on_gpu = dist.get_backend() == "nccl"  # NCCL reduces GPU tensors only
+        t = torch.tensor([value], dtype=torch.float64, device="cuda" if on_gpu else "cpu")
         dist.all_reduce(t)
         return float(t.item())
 

@@ -29,7 +29,7 @@ def prefix_from_text(model, tokenizer, text: str, num_virtual_tokens: int) -> to
     laid out as peft's prefix encoder expects ([layer0 key, layer0 value, layer1 key, ...] per token)."""
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     ids = (ids * (num_virtual_tokens // max(len(ids), 1) + 1))[:num_virtual_tokens]
-    cache = model(input_ids=torch.tensor([ids]), use_cache=True).past_key_values
+    cache = model(input_ids=torch.tensor([ids], device=model.device), use_cache=True).past_key_values
     per_layer = []
     for layer in cache.layers:  # keys/values: (1, kv_heads, N, head_dim)
         per_layer += [layer.keys[0].transpose(0, 1), layer.values[0].transpose(0, 1)]  # (N, kv_heads, head_dim)
