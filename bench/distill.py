@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--mode", default="seq", choices=("seq", "logits", "both"))
     parser.add_argument("--epochs", type=float, default=2.0)
     parser.add_argument("--layers", type=int, default=15, help="student layers (the teacher has 30)")
+    parser.add_argument("--layer-selection", default="block", choices=("block", "even"))
     parser.add_argument("--learning-rate", type=float, default=None, help="student learning rate (default 5e-5)")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--output", default=None, help="keep the distillation folder here (resumable)")
@@ -50,7 +51,7 @@ def main() -> None:
         started = time.perf_counter()
         result = distill(DistillSettings(
             teacher="smollm2-135m-instruct", data=str(data), output=str(out), mode=args.mode,
-            student_layers=args.layers, method="full", epochs=args.epochs, heldout=args.heldout,
+            student_layers=args.layers, layer_selection=args.layer_selection, method="full", epochs=args.epochs, heldout=args.heldout,
             learning_rate=args.learning_rate,
             max_new_tokens=args.max_new_tokens, baseline=True, topk=32 if args.mode != "seq" else 0), ws)
         distill_seconds = time.perf_counter() - started

@@ -52,8 +52,8 @@ def test_student_keeps_the_chosen_layers_weights(tiny_model):
     from transformers import AutoModelForCausalLM
 
     teacher = AutoModelForCausalLM.from_pretrained(tiny_model)
-    student, chosen = build_student(teacher, 1)
-    assert chosen == [1] and student.config.num_hidden_layers == 1
+    student = build_student(teacher, [1])
+    assert student.config.num_hidden_layers == 1
     t, s = teacher.state_dict(), student.state_dict()
     for name, value in s.items():
         source = name.replace("layers.0.", "layers.1.")
@@ -82,7 +82,7 @@ def test_distill_loss_matches_its_definition_and_alpha_one_is_cross_entropy(tiny
     from mentor.tune.loss import token_loss_sum
 
     teacher = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    student, _ = build_student(teacher, 1)
+    student = build_student(teacher, [1])
     examples = [encode(Conversation((Message("user", q), Message("assistant", a))), tokenizer, 64)
                 for q, a in (("Hi", "Hello there"), ("2+2?", "It is four."))]
     batch = collate(examples, tokenizer.pad_token_id)
@@ -119,3 +119,24 @@ def test_teacher_answers_resume_without_redoing_finished_prompts(tmp_path, tiny_
     assert made == 2 and len(answers) == 6
     keys = [json.loads(line)["key"] for line in cache.read_text().splitlines()]  # every line whole again
     assert sorted(keys) == sorted(p.key for p in prompts)
+
+
+def test_block_selection_drops_the_layers_the_loss_does_not_need(tiny_model, tokenizer):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from mentor.data.conversation import Conversation, Message
+    from mentor.data.template import encode
+    from mentor.distill.student import block_indices
+
+    config = AutoConfig.from_pretrained(tiny_model)
+    config.num_hidden_layers = 6
+    torch.manual_seed(0)
+    teacher = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():  # layers 2 and 3 add nothing to the residual stream: dropping them costs nothing
+        for i in (2, 3):
+            teacher.model.layers[i].self_attn.o_proj.weight.zero_()
+            teacher.model.layers[i].mlp.down_proj.weight.zero_()
+    examples = [encode(Conversation((Message("user", q), Message("assistant", a))), tokenizer, 64)
+                for q, a in (("Hi", "Hello there"), ("2+2?", "It is four."), ("Capital of France?", "Paris."))]
+    assert block_indices(teacher, examples, 4, tokenizer.pad_token_id) == [0, 1, 4, 5]
+    assert layer_indices(6, 4) == [0, 2, 3, 5]  # even spacing would keep both useless layers

@@ -25,6 +25,8 @@ def distill_cmd(
     teacher_run: Optional[str] = typer.Option(None, "--teacher-run", help="a fine-tuned run as the teacher"),
     student: Optional[str] = typer.Option(None, help="student model (logits/both: same tokenizer as the teacher)"),
     student_layers: Optional[int] = typer.Option(None, "--student-layers", help="build the student from N teacher layers"),
+    layer_selection: str = typer.Option("block", "--layer-selection",
+                                        help="block (drop the contiguous layers whose loss cost is least) or even"),
     data: Optional[str] = typer.Option(None, help="prompts (JSONL {\"prompt\": ...}) or conversations"),
     mode: str = typer.Option("seq", help="seq (teacher writes the data), logits (match its distributions) or both"),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="output folder"),
@@ -54,8 +56,10 @@ def distill_cmd(
     if name is None or data is None or output is None:
         raise MentorError("mentor distill needs --teacher (or --teacher-run), --data and --output "
                           "(and --student or --student-layers).")
-    result = distill(DistillSettings(name, data, str(output), mode, student, student_layers, method, None, epochs,
-                                     max_steps, batch_size, learning_rate, heldout=heldout, max_new_tokens=max_new_tokens,
+    result = distill(DistillSettings(name, data, str(output), mode, student=student, student_layers=student_layers,
+                                     layer_selection=layer_selection, method=method, epochs=epochs, max_steps=max_steps,
+                                     batch_size=batch_size, learning_rate=learning_rate, heldout=heldout,
+                                     max_new_tokens=max_new_tokens,
                                      temperature=temperature, alpha=alpha, kd_temperature=kd_temperature,
                                      divergence=divergence, topk=topk, judge=judge, min_judge_score=min_judge_score,
                                      keep_truncated=keep_truncated, baseline=baseline))

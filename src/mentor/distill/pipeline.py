@@ -21,6 +21,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from mentor.distill.student import SELECTIONS
 from mentor.distill.teacher import Prompt, keep_answer, load_teacher, read_prompts, teacher_answers
 from mentor.errors import MentorError
 from mentor.files import atomic_write_json, atomic_write_text
@@ -37,6 +38,7 @@ class DistillSettings:
     mode: str = "seq"
     student: str | None = None  # a smaller model sharing the teacher's tokenizer (logits) or any model (seq)
     student_layers: int | None = None  # or: build the student from this many of the teacher's layers
+    layer_selection: str = "block"  # which layers: "block" (drop the least-needed contiguous block) or "even"
     method: str = "full"  # how the student trains (any tuning method)
     method_options: dict | None = None
     epochs: float = 3.0
@@ -84,12 +86,9 @@ def distill(settings: DistillSettings, workspace: Workspace | None = None, conso
     prompts = read_prompts(settings.data)
     train_prompts, heldout = _split(prompts, settings.heldout)
     _write_heldout(out / "heldout.jsonl", heldout)
+    if settings.layer_selection not in SELECTIONS:
+        raise MentorError(f"Unknown --layer-selection '{settings.layer_selection}' (known: {', '.join(SELECTIONS)}).")
     teacher = load_teacher(settings.teacher, ws)
-    student = settings.student or str(_student_from_teacher(teacher, settings.student_layers, out / "student-init", console))
-    if settings.mode != "seq":
-        from mentor.distill.loss import check_tokenizers
-
-        check_tokenizers(teacher.tokenizer, load_tokenizer(student, ws), settings.teacher, student)
     result = DistillResult(out, out / "student")
     if settings.mode == "logits":
         data = _own_answers(train_prompts, out / "data.jsonl", settings.data)
@@ -105,6 +104,11 @@ def distill(settings: DistillSettings, workspace: Workspace | None = None, conso
         data, result.train_examples, result.dropped = _kept_answers(
             [answers[p.key] for p in train_prompts], out / "teacher" / "train.jsonl", settings)
         console.print(f"teacher answers: {result.train_examples} kept for training, dropped {result.dropped or 'none'}")
+    student = settings.student or str(_student_from_teacher(teacher, settings, data, out / "student-init", console))
+    if settings.mode != "seq":
+        from mentor.distill.loss import check_tokenizers
+
+        check_tokenizers(teacher.tokenizer, load_tokenizer(student, ws), settings.teacher, student)
     del teacher  # training loads its own copy when it needs the teacher (logits)
     _train_student(settings, ws, student, data, out / "student", console,
                    teacher=settings.teacher if settings.mode != "seq" else None)
@@ -134,18 +138,33 @@ def _write_heldout(path: Path, heldout: list[Prompt]) -> None:
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def _student_from_teacher(teacher, layers: int, folder: Path, console: Console) -> Path:
-    from mentor.distill.student import build_student, save_student
+def _student_from_teacher(teacher, settings: DistillSettings, data: Path, folder: Path, console: Console) -> Path:
+    """The student built from the teacher's layers (kept from an earlier, interrupted run of the same settings)."""
+    from mentor.data.formats import load_examples
+    from mentor.data.template import encode
+    from mentor.distill.student import block_indices, build_student, layer_indices, save_student
     from mentor.tune.artifact import artifact_dir, merge, read_method
 
+    info = folder / "mentor-student.json"
+    wanted = {"layers": settings.student_layers, "selection": settings.layer_selection}
+    if info.exists() and {k: v for k, v in json.loads(info.read_text()).items() if k != "chosen"} == wanted:
+        return folder
     model = teacher.model
     if teacher.run is not None:  # a tuned teacher: its tuning folded into the weights the student copies
         method, _, _ = read_method(artifact_dir(teacher.run))
         model = merge(model, method)
         teacher.model = model
-    student, chosen = build_student(model, layers)
-    save_student(student, teacher.tokenizer, folder)
-    console.print(f"student: {layers} of the teacher's {model.config.num_hidden_layers} layers {chosen} -> {folder}")
+    layers, total = settings.student_layers, model.config.num_hidden_layers
+    if settings.layer_selection == "block":
+        sample = [e for e in (encode(ex, teacher.tokenizer, settings.max_length) for ex in load_examples(data)[:32])
+                  if e.trained_tokens]
+        with console.status(f"choosing which {total - layers} of the teacher's {total} layers to drop"):
+            chosen = block_indices(model, sample, layers, teacher.tokenizer.pad_token_id)
+    else:
+        chosen = layer_indices(total, layers)
+    save_student(build_student(model, chosen), teacher.tokenizer, folder)
+    atomic_write_json(info, {**wanted, "chosen": chosen})
+    console.print(f"student: {layers} of the teacher's {total} layers {chosen} -> {folder}")
     return folder
 
 
