@@ -2,6 +2,7 @@
 
     python bench/train_throughput.py [--steps 30] [--examples 240] [--precision fp32|bf16]
                                      [--device cuda --trainer-precision bf16] [--model FOLDER]
+                                     [--llamafactory PATH/TO/llamafactory-cli]
 
 Both train LoRA (r=8, alpha=16, dropout 0.05, all linear layers) on SmolLM2-135M-Instruct with
 batch 4, max length 512, lr 2e-4, on the same tokenised examples (alpaca_en_demo from
@@ -11,6 +12,10 @@ random order. Real tokens exclude padding. Both final models are scored on the s
 examples with the same loss function. Prints a table and the speed ratio; writes bench/out/*.json.
 On a GPU (--device cuda) peak GPU memory is printed too, and --trainer-precision bf16 gives the
 baseline bf16 mixed precision (Trainer's bf16=True), the stronger peer there.
+--llamafactory adds LLaMA-Factory as a third system (its CLI from a separate environment: its install
+replaces this one's torch and transformers): the same LoRA, data (ShareGPT-style file, its `smollm`
+ChatML template), steps and fp32 on the CPU; its real tokens are counted with the same tokenizer and its
+saved adapter is scored with the same loss function.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2-135m-instruct")
     ap.add_argument("--device", default="cpu", help="cpu, cuda (both systems)")
     ap.add_argument("--trainer-precision", default="fp32", choices=["fp32", "bf16"])
+    ap.add_argument("--llamafactory", help="llamafactory-cli of a separate environment: LLaMA-Factory as a third system")
     ap.add_argument("--only", choices=["mentor", "trainer"], help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -63,7 +69,10 @@ def main() -> None:
 
     # Each system runs in its own process, so peak memory is its own.
     results = {}
-    for system in ("mentor", "trainer"):
+    for system in ("mentor", "trainer") + (("llamafactory",) if args.llamafactory else ()):
+        if system == "llamafactory":
+            results[system] = run_llamafactory(ws, train_file, val_file, args)
+            continue
         out_json = home / f"{system}.json"
         cmd = [sys.executable, __file__, "--only", system, "--home", str(home), "--steps", str(args.steps),
                "--examples", str(args.examples), "--precision", args.precision, "--model", args.model,
@@ -75,11 +84,15 @@ def main() -> None:
     print(f"\n{'':28}{'mentor':>12}{'HF Trainer+peft':>18}")
     for key in ("real_tokens_per_s", "seconds", "padding_share", "final_val_loss", "peak_rss_gb", "peak_gpu_gb"):
         print(f"{key:28}{ours[key]:>12.3f}{base[key]:>18.3f}")
+    if "llamafactory" in results:
+        lf = results["llamafactory"]
+        print("llamafactory: " + ", ".join(f"{k} {v:.3f}" for k, v in lf.items()))
+        print(f"speed ratio (real tokens/s, mentor / LLaMA-Factory): {ours['real_tokens_per_s'] / lf['real_tokens_per_s']:.2f}x")
     print(f"\nspeed ratio (real tokens/s, mentor / Trainer+peft): {ratio:.2f}x")
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_throughput.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                           "mentor": ours, "trainer": base, "ratio": ratio}, indent=2))
+                                                           **results, "ratio": ratio}, indent=2))
 
 
 def run_one(args) -> None:
@@ -172,6 +185,52 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
     return {"real_tokens_per_s": counts["real"] / clock.seconds, "seconds": clock.seconds,
             "padding_share": 1 - counts["real"] / counts["padded"], "final_val_loss": val_loss,
             "peak_rss_gb": _peak_rss_gb(), "peak_gpu_gb": _peak_gpu_gb()}
+
+
+def run_llamafactory(ws, train_file, val_file, args) -> dict:
+    """LLaMA-Factory's SFT + LoRA with the same settings, run by its own CLI in its own environment."""
+    import yaml
+    from peft import PeftModel
+
+    from mentor.data import load
+    from mentor.models import load_causal_lm, resolve
+    from mentor.tune import evaluate
+
+    tok, _ = _encoded(ws, train_file, args)
+    folder = ws.home / "llamafactory"
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in train_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+    (folder / "data" / "train.json").write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+    (folder / "data" / "dataset_info.json").write_text(json.dumps({"mentor_train": {
+        "file_name": "train.json", "formatting": "sharegpt", "columns": {"messages": "messages"},
+        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant",
+                 "system_tag": "system"}}}))
+    config = {"model_name_or_path": resolve(args.model, ws).location, "stage": "sft", "do_train": True,
+              "finetuning_type": "lora", "lora_rank": LORA["r"], "lora_alpha": LORA["lora_alpha"],
+              "lora_dropout": LORA["lora_dropout"], "lora_target": "all", "dataset": "mentor_train",
+              "dataset_dir": str(folder / "data"), "template": "smollm", "cutoff_len": 512,
+              "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 2e-4,
+              "max_steps": args.steps, "lr_scheduler_type": "linear", "warmup_ratio": 0.03, "logging_steps": 10,
+              "save_strategy": "no", "report_to": "none", "use_cpu": args.device == "cpu", "seed": 42,
+              "output_dir": str(folder / "out"), "overwrite_output_dir": True, "preprocessing_num_workers": 1,
+              "dataloader_num_workers": 0, "bf16": args.trainer_precision == "bf16"}
+    (folder / "train.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "DISABLE_VERSION_CHECK": "1", "HF_HUB_OFFLINE": "1", "WANDB_DISABLED": "true"}
+    env.pop("PYTHONPATH", None)
+    child = subprocess.Popen([args.llamafactory, "train", str(folder / "train.yaml")], env=env)
+    _, status, usage = os.wait4(child.pid, 0)  # its own peak memory
+    if status:
+        sys.exit(f"llamafactory-cli train failed (status {status})")
+    seconds = json.loads((folder / "out" / "train_results.json").read_text())["train_runtime"]
+    # real tokens of the examples it trained on, in its ChatML format, counted with the same tokenizer
+    lengths = [min(512, len(tok("".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
+                                         for m in r["messages"]), add_special_tokens=False)["input_ids"])))
+               for r in rows]
+    real = sum(lengths) / len(lengths) * min(len(rows), 4 * args.steps)
+    model = PeftModel.from_pretrained(load_causal_lm(args.model, ws, device=args.device), folder / "out")
+    val = [e for e in _encode_all(tok, load(val_file).examples) if e.trained_tokens]
+    return {"real_tokens_per_s": real / seconds, "seconds": seconds, "final_val_loss": evaluate(model, val, 4, tok.pad_token_id),
+            "peak_rss_gb": usage.ru_maxrss / 1e6}
 
 
 def _encode_all(tok, examples):
