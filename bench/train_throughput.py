@@ -223,9 +223,8 @@ def run_llamafactory(ws, train_file, val_file, args) -> dict:
         sys.exit(f"llamafactory-cli train failed (status {status})")
     seconds = json.loads((folder / "out" / "train_results.json").read_text())["train_runtime"]
     # real tokens of the examples it trained on, in its ChatML format, counted with the same tokenizer
-    lengths = [min(512, len(tok("".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n"
-                                         for m in r["messages"]), add_special_tokens=False)["input_ids"])))
-               for r in rows]
+    texts = ["".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in r["messages"]) for r in rows]
+    lengths = [min(512, len(tok(t, add_special_tokens=False)["input_ids"])) for t in texts]
     real = sum(lengths) / len(lengths) * min(len(rows), 4 * args.steps)
     model = PeftModel.from_pretrained(load_causal_lm(args.model, ws, device=args.device), folder / "out")
     val = [e for e in _encode_all(tok, load(val_file).examples) if e.trained_tokens]
