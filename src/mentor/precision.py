@@ -63,5 +63,4 @@ def _fp32_forward(self, x: torch.Tensor) -> torch.Tensor:
     kind = x.device.type
     dtype = torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
     with torch.autocast(kind, enabled=False):
-        return torch.nn.functional.linear(x.float(), self.weight.float(), None if self.bias is None
-                                          else self.bias.float()).to(dtype)
+        return torch.nn.functional.linear(x.float(), self.weight, self.bias).to(dtype)

@@ -113,7 +113,7 @@ class DistillLoss:
                 h, _, _ = supervised_hidden(self.teacher, batch)
             return (h,)
         rows = []
-        for ids, mask in zip(batch["input_ids"], batch["attention_mask"]):
+        for ids, mask in zip(batch["input_ids"].cpu(), batch["attention_mask"].cpu()):  # one copy, not one per row
             key = _key(ids[: int(mask.sum())])
             if key not in self.topk:
                 raise MentorError("An example has no stored teacher log-probabilities (the data changed?); "

@@ -79,9 +79,9 @@ def load_causal_lm(name: str, workspace: Workspace | None = None, dtype: torch.d
         quantized = quantization_of(Path(src.location))
         if quantized == "mentor":  # `mentor quantize` int8/int4 (bitsandbytes loads below)
             return load_quantized(Path(src.location))
-        if quantized == "bitsandbytes":  # placed while loading: a quantised model cannot be moved after
-            kwargs.setdefault("device_map", device)
-    if "quantization_config" in kwargs:
+    else:
+        quantized = None
+    if quantized == "bitsandbytes" or "quantization_config" in kwargs:  # placed while loading: cannot move after
         kwargs.setdefault("device_map", device)
     with _hub_errors(src):
         model = AutoModelForCausalLM.from_pretrained(

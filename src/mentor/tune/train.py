@@ -95,7 +95,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     precision = resolve_precision(config.precision, device)
     extra = method.load_kwargs(options)
     # On a GPU, LoRA/DoRA keep the frozen base in bf16 and the adapter in fp32 (peft casts the adapter's
-    # input): no autocast, whose per-op casts made small models launch-bound (2.2x slower than fp32 here).
+    # input), without autocast: half the base weight memory (peak 13.3 GB at 1.7B on an H100, Trainer fp32 20.6).
     bf16_base = precision == "bf16" and device.startswith("cuda") and method.name in ("lora", "dora")
     if bf16_base:
         extra["dtype"] = torch.bfloat16
