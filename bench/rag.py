@@ -1,11 +1,12 @@
 """Retrieval quality and speed: Mentor's search modes vs LlamaIndex's VectorStoreIndex and BM25Retriever.
 
-    python bench/rag.py [--queries 300] [--fusion-queries 30] [--latency-chunks 10000]
+    python bench/rag.py [--queries 300] [--fusion-queries 30] [--latency-chunks 10000] [--embedder me5-small]
 
 Data from ../shared/data: cmrc2018 (Chinese, 848 passages), medquad (English QA over documents: the
 2,000 answers are the corpus, each question's own answer its one relevant passage) and clapnq
 (English, gold passages; its unanswerable questions check `mentor ask`'s "I don't know").
-Both tools use the same embedding model (all-MiniLM-L6-v2 from its wheel). LlamaIndex needs
+Both tools use the same embedding model (`--embedder`, Mentor's default unless named; an E5 model gets
+its "query: " / "passage: " prompts in both). `--latency-chunks 0` skips the latency run. LlamaIndex needs
 `pip install llama-index-core llama-index-embeddings-huggingface llama-index-retrievers-bm25`
 (a benchmark peer, not a Mentor dependency). Writes bench/out/rag.md and bench/out/rag.json.
 """
@@ -61,14 +62,14 @@ def mean_scores(rankings: list[list[str]], queries: list[tuple[str, list[str]]])
             "queries": len(pairs)}
 
 
-def mentor_kb(name: str, passages: list[tuple[str, str]], ws, folder: Path):
+def mentor_kb(name: str, passages: list[tuple[str, str]], ws, folder: Path, embedder: str):
     """Index the passages (one JSONL line each); returns the KB, line -> passage id, indexing stats."""
     from mentor.rag.knowledge_base import KnowledgeBase
 
     corpus = folder / f"{name}.jsonl"
     corpus.write_text("".join(json.dumps({"title": title, "text": text}, ensure_ascii=False) + "\n"
                               for _, title, text in passages), encoding="utf-8")
-    kb = KnowledgeBase.create(name, workspace=ws)
+    kb = KnowledgeBase.create(name, workspace=ws, embedder=embedder)
     started = time.perf_counter()
     report = kb.add([corpus])
     seconds = time.perf_counter() - started
@@ -88,7 +89,7 @@ def run_mentor(kb, by_line, queries, modes, rephrase=None) -> dict:
     return out
 
 
-def run_llamaindex(passages, queries, embed_folder: str) -> dict:
+def run_llamaindex(passages, queries, embed_folder: str, prompts: dict[str, str]) -> dict:
     try:
         from llama_index.core import Document, Settings, VectorStoreIndex
         from llama_index.embeddings.huggingface import HuggingFaceEmbedding
@@ -96,7 +97,9 @@ def run_llamaindex(passages, queries, embed_folder: str) -> dict:
     except ImportError as e:
         print(f"  LlamaIndex not installed ({e}); skipping the peer", flush=True)
         return {}
-    Settings.embed_model = HuggingFaceEmbedding(model_name=embed_folder, device="cpu")
+    Settings.embed_model = HuggingFaceEmbedding(model_name=embed_folder, device="cpu",
+                                                query_instruction=prompts.get("query"),
+                                                text_instruction=prompts.get("document"))
     Settings.llm = None
     # the same title, as document metadata (LlamaIndex embeds metadata with the text by default)
     docs = [Document(text=text, doc_id=pid, metadata={"title": title} if title else {}) for pid, title, text in passages]
@@ -150,15 +153,17 @@ def main() -> None:
     ap.add_argument("--fusion-queries", type=int, default=30, help="queries per set for fusion (an LLM call each)")
     ap.add_argument("--latency-chunks", type=int, default=10000)
     ap.add_argument("--sets", default="cmrc2018,medquad,clapnq")
+    ap.add_argument("--embedder", help="embedding model for both tools (default: Mentor's default)")
     args = ap.parse_args()
     sys.path.insert(0, str(REPO / "src"))
     from mentor.generation import load_for_inference
-    from mentor.models import resolve
+    from mentor.models import DEFAULT_EMBEDDER, resolve
     from mentor.rag.answer import rephrasings
     from mentor.workspace import Workspace
 
     folder = Path(tempfile.mkdtemp(prefix="mentor-rag-bench-"))
     ws = Workspace(folder / "home")
+    embedder = args.embedder or DEFAULT_EMBEDDER
     lm = load_for_inference(workspace=ws) if args.fusion_queries else None
     results: dict = {"sets": {}}
     kbs = {}
@@ -166,22 +171,24 @@ def main() -> None:
         passages, queries = load_set(name)
         queries = random.Random(0).sample(queries, min(args.queries, len(queries)))
         print(f"{name}: {len(passages)} passages, {len(queries)} queries", flush=True)
-        kb, by_line, stats = mentor_kb(name, passages, ws, folder)
+        kb, by_line, stats = mentor_kb(name, passages, ws, folder, embedder)
         kbs[name] = kb
         entry = {"indexing": stats, "mentor": run_mentor(kb, by_line, queries, ["dense", "keyword", "hybrid"])}
         if args.fusion_queries:
             sub = queries[:args.fusion_queries]
             entry["mentor_subset"] = run_mentor(kb, by_line, sub, ["hybrid", "fusion"], lambda q: rephrasings(lm, q))
-        entry["llamaindex"] = run_llamaindex(passages, queries, resolve("minilm-l6", ws, kind="embedder").location)
+        entry["llamaindex"] = run_llamaindex(passages, queries, resolve(embedder, ws, kind="embedder").location,
+                                             kb.embedder.model.prompts or {})
         results["sets"][name] = entry
     if "clapnq" in kbs:
         results["declines"] = declines(kbs["clapnq"])
         print("clapnq declines:", results["declines"], flush=True)
-    # latency on one knowledge base of about --latency-chunks chunks (all sets together, topped up)
-    big = _latency_kb(ws, folder, args.latency_chunks)
-    qs = [q for name in args.sets.split(",") for q, _ in load_set(name)[1][:100]]
-    results["latency"] = {"chunks": big.count(), **latency(big, qs)}
-    print("latency:", results["latency"], flush=True)
+    if args.latency_chunks:  # latency on one knowledge base of about --latency-chunks chunks (all sets, topped up)
+        big = _latency_kb(ws, folder, args.latency_chunks, embedder)
+        qs = [q for name in args.sets.split(",") for q, _ in load_set(name)[1][:100]]
+        results["latency"] = {"chunks": big.count(), **latency(big, qs)}
+        print("latency:", results["latency"], flush=True)
+    results["embedder"] = embedder
     out = REPO / "bench" / "out"
     out.mkdir(exist_ok=True)
     (out / "rag.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
@@ -189,10 +196,10 @@ def main() -> None:
     print(markdown(results))
 
 
-def _latency_kb(ws, folder: Path, target: int):
+def _latency_kb(ws, folder: Path, target: int, embedder: str):
     from mentor.rag.knowledge_base import KnowledgeBase
 
-    kb = KnowledgeBase.create("latency", workspace=ws)
+    kb = KnowledgeBase.create("latency", workspace=ws, embedder=embedder)
     kb.add([folder / f"{name}.jsonl" for name in ("cmrc2018", "medquad", "clapnq") if (folder / f"{name}.jsonl").exists()])
     filler = DATA / "huatuo-med-zh" / "llama_data.json"  # JSON lines despite the name
     extra = [json.loads(line) for line in filler.read_text(encoding="utf-8").splitlines() if line.strip()] \

@@ -1,6 +1,6 @@
 """Training throughput: mentor's loop vs plain transformers Trainer + peft, same data and config, one run.
 
-    python bench/train_throughput.py [--steps 30] [--examples 240] [--precision fp32|bf16]
+    python bench/train_throughput.py [--steps 30] [--examples 240] [--precision fp32|bf16] [--seeds 42,1,2]
                                      [--device cuda --trainer-precision bf16] [--model FOLDER]
                                      [--llamafactory PATH/TO/llamafactory-cli]
 
@@ -10,6 +10,9 @@ batch 4, max length 512, lr 2e-4, on the same tokenised examples (alpaca_en_demo
 selective loss, bf16 autocast where the CPU has bf16 — see --precision); the baseline pads to the longest in each batch, fp32,
 random order. Real tokens exclude padding. Both final models are scored on the same held-out
 examples with the same loss function. Prints a table and the speed ratio; writes bench/out/*.json.
+--seeds runs both systems once per seed (data order, LoRA init and dropout) and prints each system's
+final validation loss as mean and standard deviation over the seeds, so "equal or lower" is judged
+against the spread between seeds rather than one draw.
 On a GPU (--device cuda) peak GPU memory is printed too, and --trainer-precision bf16 gives the
 baseline bf16 mixed precision (Trainer's bf16=True), the stronger peer there.
 --llamafactory adds LLaMA-Factory as a third system (its CLI from a separate environment: its install
@@ -24,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,6 +52,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda (both systems)")
     ap.add_argument("--trainer-precision", default="fp32", choices=["fp32", "bf16"])
     ap.add_argument("--llamafactory", help="llamafactory-cli of a separate environment: LLaMA-Factory as a third system")
+    ap.add_argument("--seeds", default="42", help="comma-separated seeds; each system runs once per seed")
     ap.add_argument("--only", choices=["mentor", "trainer"], help=argparse.SUPPRESS)
     ap.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -68,31 +73,39 @@ def main() -> None:
         path.write_text("".join(json.dumps(e.to_json(), ensure_ascii=False) + "\n" for e in subset), encoding="utf-8")
 
     # Each system runs in its own process, so peak memory is its own.
-    results = {}
-    for system in ("mentor", "trainer") + (("llamafactory",) if args.llamafactory else ()):
-        if system == "llamafactory":
-            results[system] = run_llamafactory(ws, train_file, val_file, args)
-            continue
-        out_json = home / f"{system}.json"
-        cmd = [sys.executable, __file__, "--only", system, "--home", str(home), "--steps", str(args.steps),
-               "--examples", str(args.examples), "--precision", args.precision, "--model", args.model,
-               "--device", args.device, "--trainer-precision", args.trainer_precision]
-        subprocess.run(cmd, check=True)
-        results[system] = json.loads(out_json.read_text())
+    seeds = [int(x) for x in args.seeds.split(",")]
+    runs: dict[str, list[dict]] = {}
+    for seed in seeds:
+        for system in ("mentor", "trainer") + (("llamafactory",) if args.llamafactory else ()):
+            if system == "llamafactory":
+                runs.setdefault(system, []).append(run_llamafactory(ws, train_file, val_file, args, seed))
+                continue
+            out_json = home / f"{system}.json"
+            cmd = [sys.executable, __file__, "--only", system, "--home", str(home), "--steps", str(args.steps),
+                   "--examples", str(args.examples), "--precision", args.precision, "--model", args.model,
+                   "--device", args.device, "--trainer-precision", args.trainer_precision, "--seeds", str(seed)]
+            subprocess.run(cmd, check=True)
+            runs.setdefault(system, []).append(json.loads(out_json.read_text()))
+    results = {system: {k: statistics.mean(r[k] for r in rs) for k in rs[0]} for system, rs in runs.items()}
     ours, base = results["mentor"], results["trainer"]
     ratio = ours["real_tokens_per_s"] / base["real_tokens_per_s"]
-    print(f"\n{'':28}{'mentor':>12}{'HF Trainer+peft':>18}")
+    print(f"\n{'mean over ' + str(len(seeds)) + ' seed(s)':28}{'mentor':>12}{'HF Trainer+peft':>18}")
     for key in ("real_tokens_per_s", "seconds", "padding_share", "final_val_loss", "peak_rss_gb", "peak_gpu_gb"):
         print(f"{key:28}{ours[key]:>12.3f}{base[key]:>18.3f}")
     if "llamafactory" in results:
         lf = results["llamafactory"]
         print("llamafactory: " + ", ".join(f"{k} {v:.3f}" for k, v in lf.items()))
         print(f"speed ratio (real tokens/s, mentor / LLaMA-Factory): {ours['real_tokens_per_s'] / lf['real_tokens_per_s']:.2f}x")
+    for system, rs in runs.items():
+        losses = [r["final_val_loss"] for r in rs]
+        spread = f" +- {statistics.stdev(losses):.4f}" if len(losses) > 1 else ""
+        print(f"final val loss {system} by seed {seeds}: {', '.join(f'{x:.4f}' for x in losses)} "
+              f"(mean {statistics.mean(losses):.4f}{spread})")
     print(f"\nspeed ratio (real tokens/s, mentor / Trainer+peft): {ratio:.2f}x")
     out = REPO / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_throughput.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                           **results, "ratio": ratio}, indent=2))
+                                                           **results, "by_seed": runs, "ratio": ratio}, indent=2))
 
 
 def run_one(args) -> None:
@@ -109,8 +122,8 @@ def run_mentor(ws, train_file, val_file, args) -> dict:
 
     config = load_config(None, model=args.model, data=str(train_file), val=str(val_file), max_steps=args.steps,
                          batch_size=4, learning_rate=2e-4, max_length=512, precision=args.precision,
-                         device=args.device, save_steps=10**6,
-                         name="bench-mentor", method_options=dict(LORA))
+                         device=args.device, save_steps=10**6, seed=int(args.seeds),
+                         name=f"bench-mentor-{args.seeds}", method_options=dict(LORA))
     result = train(config, ws, show_progress=True)
     from mentor.data import load
     from mentor.tune import evaluate
@@ -138,7 +151,7 @@ def _padding_share(ws, train_file, args, grouped: bool) -> float:
 
     _, enc = _encoded(ws, train_file, args)
     lengths = [len(e.input_ids) for e in enc]
-    batches = epoch_batches(lengths, 4, 42, 0, grouped)[:args.steps]
+    batches = epoch_batches(lengths, 4, int(args.seeds), 0, grouped)[:args.steps]
     padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
     return 1 - sum(lengths[i] for b in batches for i in b) / padded
 
@@ -175,7 +188,7 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
     clock = Clock()
     targs = TrainingArguments(output_dir=str(ws.home / "trainer"), per_device_train_batch_size=4, max_steps=args.steps,
                               learning_rate=2e-4, warmup_steps=int(0.03 * args.steps), lr_scheduler_type="linear", logging_steps=10,
-                              save_strategy="no", report_to="none", use_cpu=args.device == "cpu", seed=42,
+                              save_strategy="no", report_to="none", use_cpu=args.device == "cpu", seed=int(args.seeds),
                               bf16=args.trainer_precision == "bf16", dataloader_num_workers=0,
                               remove_unused_columns=False)
     trainer = Trainer(model=model, args=targs, train_dataset=[{"i": i} for i in range(len(enc))],
@@ -187,7 +200,7 @@ def run_trainer(ws, train_file, val_file, args) -> dict:
             "peak_rss_gb": _peak_rss_gb(), "peak_gpu_gb": _peak_gpu_gb()}
 
 
-def run_llamafactory(ws, train_file, val_file, args) -> dict:
+def run_llamafactory(ws, train_file, val_file, args, seed: int) -> dict:
     """LLaMA-Factory's SFT + LoRA with the same settings, run by its own CLI in its own environment."""
     import yaml
     from peft import PeftModel
@@ -211,7 +224,7 @@ def run_llamafactory(ws, train_file, val_file, args) -> dict:
               "dataset_dir": str(folder / "data"), "template": "smollm", "cutoff_len": 512,
               "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1, "learning_rate": 2e-4,
               "max_steps": args.steps, "lr_scheduler_type": "linear", "warmup_ratio": 0.03, "logging_steps": 10,
-              "save_strategy": "no", "report_to": "none", "use_cpu": args.device == "cpu", "seed": 42,
+              "save_strategy": "no", "report_to": "none", "use_cpu": args.device == "cpu", "seed": seed,
               "output_dir": str(folder / "out"), "overwrite_output_dir": True, "preprocessing_num_workers": 1,
               "dataloader_num_workers": 0, "bf16": args.trainer_precision == "bf16"}
     (folder / "train.yaml").write_text(yaml.safe_dump(config))

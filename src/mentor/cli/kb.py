@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mentor.errors import MentorError
+from mentor.models.aliases import DEFAULT_EMBEDDER
 
 app = typer.Typer(no_args_is_help=True)
 MODE = typer.Option("hybrid", help="dense, keyword, hybrid (both, fused) or fusion (LLM rephrasings, fused)")
@@ -41,7 +42,8 @@ def _filters(pairs: list[str] | None) -> dict[str, str]:
 
 
 @app.command("create")
-def create(name: str, embedder: str = typer.Option("minilm-l6", help="alias or sentence-transformers folder"),
+def create(name: str, embedder: str = typer.Option(DEFAULT_EMBEDDER, help="alias (minilm-l6: English, fast; "
+                                                   "me5-small: Chinese, English and ~100 more) or sentence-transformers folder"),
            store: str = typer.Option("lancedb", help="lancedb (embedded) or postgres (MENTOR_DATABASE_URL)"),
            chunk_size: int = typer.Option(200, help="tokens per chunk"),
            chunk_overlap: int = typer.Option(30, help="tokens shared by neighbouring chunks")) -> None:
@@ -84,6 +86,8 @@ def _print_report(report, console: Console) -> None:
                   f"{report.chunks_removed} removed in {report.seconds:.1f} s")
     for path, reason in report.failed:
         console.print(f"[yellow]skipped[/] {reason}", highlight=False)
+    for note in report.notes:
+        console.print(f"[cyan]note[/] {note}", highlight=False)
 
 
 @app.command("add")

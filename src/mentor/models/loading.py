@@ -36,8 +36,10 @@ def resolve(name: str, workspace: Workspace | None = None, kind: str = "llm") ->
         alias = ALIASES[name]
         if alias.kind != kind:
             raise MentorError(f"Model '{name}' is an {alias.kind}, not an {kind}.")
-        if alias.kind == "embedder":
+        if alias.source().is_dir():  # a sentence-transformers folder inside the wheel
             return ModelSource(name, "alias", str(alias.source()))
+        if alias.kind == "embedder":
+            return ModelSource(name, "alias", str(_ensure_e5_cache(alias, ws)))
         return ModelSource(name, "alias", str(_ensure_gguf_cache(alias, ws)))
     path = Path(name).expanduser()
     if path.exists():
@@ -151,4 +153,21 @@ def _ensure_gguf_cache(alias: ModelAlias, ws: Workspace) -> Path:
         (tmp / "mentor-source.json").write_text(json.dumps({"alias": alias.name, "gguf": str(gguf)}))
     params = sum(p.numel() for p in model.parameters())
     ws.save_model(alias.name, f"gguf:{gguf}", cache, params)
+    return cache
+
+
+def _ensure_e5_cache(alias: ModelAlias, ws: Workspace) -> Path:
+    """Turn the wheel's 4-bit multilingual-e5-small image into a sentence-transformers folder once (~10 s)."""
+    from mentor.models.e5_image import read_image, write_sentence_transformer
+
+    cache = ws.models_dir / alias.name
+    if (cache / "modules.json").exists():
+        return cache
+    image_path = alias.source()
+    if not image_path.exists():
+        raise MentorError(f"Model file {image_path} is missing from the installed wheel; reinstall it.")
+    with atomic_dir(cache) as tmp:
+        params = write_sentence_transformer(read_image(image_path), tmp)
+        (tmp / "mentor-source.json").write_text(json.dumps({"alias": alias.name, "image": str(image_path)}))
+    ws.save_model(alias.name, f"e5:{image_path}", cache, params)
     return cache

@@ -19,12 +19,14 @@ class Embedder:
         self.max_tokens = int(self.model.max_seq_length or 256)
         self.tokenizer = self.model.tokenizer
 
-    def embed(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        """(len(texts), dim) float32, unit length (cosine = dot product)."""
+    def embed(self, texts: list[str], batch_size: int = 64, role: str = "document") -> np.ndarray:
+        """(len(texts), dim) float32, unit length (cosine = dot product). ``role`` is "document" or
+        "query": models trained with prompts (E5's "query: " / "passage: ") get the matching one."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        prompt = role if role in (self.model.prompts or {}) else None
         with autocast_context(self.precision):  # bf16: 1.9x faster here, cosine 0.99998 to fp32
-            vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+            vectors = self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True, prompt_name=prompt,
                                         convert_to_numpy=True, show_progress_bar=False)
         return vectors.astype(np.float32)
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_json
-from mentor.models.aliases import DEFAULT_EMBEDDER
+from mentor.evaluate.text import has_cjk
+from mentor.models.aliases import DEFAULT_EMBEDDER, reads_chinese
 from mentor.rag.chunk import Chunk
 from mentor.rag.chunking import chunk_text, split_sentences
 from mentor.rag.documents import file_hash, find_files, read_sections
@@ -42,6 +43,7 @@ class AddReport:
     chunks_added: int = 0
     chunks_removed: int = 0
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # advice for the user, e.g. on the embedder
 
 
 class KnowledgeBase:
@@ -124,6 +126,10 @@ class KnowledgeBase:
             except (DataError, OSError) as e:
                 report.failed.append((str(path), str(e)))
                 continue
+            if not report.notes and not reads_chinese(self.settings.embedder) and any(has_cjk(c.text) for c in chunks):
+                report.notes.append(
+                    f"{self.settings.embedder} reads English only: Chinese text is found by keyword search alone here. "
+                    f"For meaning-based Chinese search create the knowledge base with --embedder me5-small.")
             vectors = self.embedder.embed([c.for_embedding() for c in chunks])
             if source in stored:
                 report.chunks_removed += self.store.delete(source)

@@ -10,7 +10,7 @@ import numpy as np
 
 from mentor.errors import MentorError
 from mentor.evaluate.text import has_cjk
-from mentor.models.aliases import ALIASES
+from mentor.models.aliases import reads_chinese
 from mentor.rag.chunk import Chunk
 from mentor.rag.stores import check_filters
 
@@ -61,13 +61,12 @@ def _dense_weight(kb, query: str) -> float:
     """How much the dense ranking counts in hybrid and fusion search. An embedder that cannot read the
     question's language ranks noise (all-MiniLM-L6-v2, English-only: recall@5 0.29 on cmrc2018 against
     BM25's 0.99), so a Chinese question is ranked by BM25 alone; its cosine scores still inform
-    ``mentor ask``'s relevance check."""
-    alias = ALIASES.get(kb.settings.embedder)
-    return 0.0 if alias and alias.languages and "zh" not in alias.languages and has_cjk(query) else 1.0
+    ``mentor ask``'s relevance check. A multilingual embedder (me5-small: dense 0.99) keeps its weight."""
+    return 0.0 if has_cjk(query) and not reads_chinese(kb.settings.embedder) else 1.0
 
 
 def _dense(kb, query: str, k: int, filters: dict[str, str]) -> list[Hit]:
-    vector = kb.embedder.embed([query])[0]
+    vector = kb.embedder.embed([query], role="query")[0]
     return [Hit(c, s, s) for c, s in kb.store.search(vector, k, filters)]
 
 
