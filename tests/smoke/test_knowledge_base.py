@@ -72,6 +72,12 @@ def test_hybrid_finds_keyword_only_and_meaning_only_matches(kb):
     assert not any("Warranty" in h.chunk.heading for h in search(base, query, "keyword", 3))
     assert search(base, query, "dense", 1)[0].chunk.heading.endswith("Warranty")
     assert any(h.chunk.heading.endswith("Warranty") for h in search(base, query, "hybrid", 2))
+    if base.settings.store == "lancedb":  # our in-memory exact scan ranks as LanceDB's own flat scan does
+        vector = base.embedder.embed([query], role="query")[0]
+        theirs = base.store.table.search(vector).distance_type("cosine").limit(6).to_list()
+        ours = base.store.search(vector, 6)
+        assert [c.id for c, _ in ours] == [r["id"] for r in theirs]
+        assert [s for _, s in ours] == pytest.approx([1 - r["_distance"] for r in theirs], abs=1e-5)
     # Chinese: jieba-segmented BM25
     assert search(base, "退货政策是什么", "hybrid", 1)[0].chunk.heading.endswith("退货政策")
     # filters
