@@ -40,8 +40,7 @@ def load_set(name: str, untitled: bool = False) -> tuple[list[tuple[str, str, st
         # those pages holds it; without it 180 of the 2,000 answers never name their subject ("This
         # condition is inherited in an autosomal recessive pattern, ...": the same text for dozens of
         # conditions), which no retriever can tell apart. --medquad-untitled: answers alone.
-        titled = not untitled
-        return ([(r["id"], r["focus"] if titled else "", r["answer"]) for r in rows],
+        return ([(r["id"], "" if untitled else r["focus"], r["answer"]) for r in rows],
                 [(r["question"], [r["id"]]) for r in rows])
     if name == "clapnq":
         corpus = [json.loads(l) for l in (DATA / "clapnq" / "mini_corpus.jsonl").open(encoding="utf-8")]

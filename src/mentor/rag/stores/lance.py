@@ -28,6 +28,7 @@ class LanceStore:
                                  pa.field("context", pa.string()),
                                  pa.field("vector", pa.list_(pa.float32(), dim))])
         self.table = self.db.create_table("chunks", schema=self.schema, exist_ok=True)
+        self._cached = None  # (table version, unit vectors, chunks) for search
 
     def add(self, chunks: list[Chunk], vectors: np.ndarray) -> None:
         if chunks:
@@ -61,7 +62,7 @@ class LanceStore:
         import torch
 
         version = self.table.version
-        if getattr(self, "_cached", None) is None or self._cached[0] != version:
+        if self._cached is None or self._cached[0] != version:
             data = self.table.to_arrow()
             vectors = data.column("vector").combine_chunks()
             matrix = torch.from_numpy(vectors.values.to_numpy(zero_copy_only=False).astype(np.float32))
