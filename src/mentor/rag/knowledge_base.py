@@ -170,9 +170,10 @@ class KnowledgeBase:
         return report
 
     def _changed(self) -> None:
-        """After chunks were added or removed: rebuild the BM25 index, compact the vector store."""
-        self.keywords.rebuild(self.store.chunks())
+        """After chunks were added or removed: compact the vector store, rebuild the BM25 index (from the
+        compacted version, which the next search reads too)."""
         self.store.optimize()
+        self.keywords.rebuild(self.store.chunks())
 
     def count(self) -> int:
         return self.store.count()

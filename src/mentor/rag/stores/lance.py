@@ -74,8 +74,7 @@ class LanceStore:
         return self.table.count_rows()
 
     def chunks(self) -> list[Chunk]:
-        data = self.table.to_arrow().select(list(_COLUMNS)).to_pylist()
-        return [_chunk(r) for r in data]
+        return list(self._snapshot()[1])
 
     def sources(self) -> dict[str, str]:
         data = self.table.to_arrow().select(["source", "doc_hash"]).to_pylist()
