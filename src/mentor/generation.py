@@ -97,14 +97,38 @@ def load_for_inference(model: str | None = None, run: str | None = None, workspa
 
 @torch.no_grad()
 def generate(lm: LoadedModel, conversations: list[Conversation], options: GenerationOptions = GenerationOptions(),
-             batch_size: int = 8) -> list[str]:
-    """One reply per conversation (each ending where the assistant should speak)."""
+             batch_size: int = 16) -> list[str]:
+    """One reply per conversation (each ending where the assistant should speak), ``batch_size`` decoding
+    together; a finished reply's place goes to the next conversation at once (the server's batched decoder)."""
+    from mentor.serve.decode import Row, Sampling, decode_all, stop_token_ids
+
     tok = lm.tokenizer
     if options.seed is not None:
         torch.manual_seed(options.seed)
     prompts = [render_prompt(c, tok) for c in conversations]
     if not options.use_cache:
         return [_without_cache(lm, p, options) for p in prompts]
+    if _prompt_learning(lm.model):
+        return _generate_static(lm, prompts, options, batch_size)
+    rows = [Row(tok(p, add_special_tokens=False)["input_ids"],
+                Sampling(options.max_new_tokens, options.temperature, options.top_p,
+                         None if options.seed is None else options.seed + i,
+                         repetition_penalty=options.repetition_penalty, min_tokens=options.min_new_tokens))
+            for i, p in enumerate(prompts)]
+    # similar prompt lengths decode together: less left padding
+    decode_all(lm.model, tok, sorted(rows, key=lambda r: len(r.prompt_ids)), stop_token_ids(tok), batch_size)
+    return [r.text.strip() for r in rows]
+
+
+def _prompt_learning(model) -> bool:
+    """peft prompt-learning methods keep their virtual tokens in peft's own generate and cache handling."""
+    config = getattr(model, "active_peft_config", None)
+    return bool(config is not None and config.is_prompt_learning)
+
+
+def _generate_static(lm: LoadedModel, prompts: list[str], options: GenerationOptions, batch_size: int) -> list[str]:
+    """transformers' generate, a fixed batch at a time (left padding)."""
+    tok = lm.tokenizer
     replies: list[str] = [""] * len(prompts)
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))  # similar lengths, less padding
     side = tok.padding_side

@@ -6,6 +6,10 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
+from mentor.distill.teacher import sample_key
+from mentor.evaluate.scores import score
 from tests.conftest import SAMPLE
 from tests.smoke.test_cli import _mentor
 
@@ -14,10 +18,11 @@ def test_distill_both_modes_with_a_built_student_then_report(tmp_path, tiny_mode
     out = tmp_path / "distilled"
     proc = _mentor("distill", "--teacher", tiny_model, "--student-layers", "1", "--data", str(SAMPLE), "--mode", "both",
                    "--output", str(out), "--max-steps", "2", "--heldout", "3", "--max-new-tokens", "8", "--topk", "16",
+                   "--temperature", "1", "--samples", "2",
                    "--keep-truncated", "--baseline")  # a random tiny teacher never stops on its own
     assert proc.returncode == 0, proc.stderr
     answers = (out / "teacher" / "answers.jsonl").read_text().splitlines()
-    assert len(answers) == 76  # every prompt answered once, held-out ones included
+    assert len(answers) == 152  # every prompt answered twice, held-out ones included
     assert (out / "student-init" / "config.json").exists()
     assert json.loads((out / "student-init" / "config.json").read_text())["num_hidden_layers"] == 1
     run = json.loads((out / "student" / "run.json").read_text())
@@ -27,15 +32,23 @@ def test_distill_both_modes_with_a_built_student_then_report(tmp_path, tiny_mode
 
     again = _mentor("distill", "--teacher", tiny_model, "--student-layers", "1", "--data", str(SAMPLE),
                     "--mode", "seq", "--output", str(out), "--max-steps", "2", "--heldout", "3", "--max-new-tokens", "8",
-                    "--keep-truncated")
+                    "--temperature", "1", "--samples", "2", "--keep-truncated")
     assert again.returncode == 0, again.stderr  # resumes: no new teacher answers, student kept
-    assert len((out / "teacher" / "answers.jsonl").read_text().splitlines()) == 76
+    assert len((out / "teacher" / "answers.jsonl").read_text().splitlines()) == 152
 
     report = _mentor("distill", "report", str(out), "--max-new-tokens", "8")
     assert report.returncode == 0, report.stderr
     data = json.loads((out / "report.json").read_text())
     teacher, student, baseline = data["models"]
-    assert teacher["rougeL_teacher"] == 100.0 and student["parameters"] < teacher["parameters"]
+    # every model's answer scored against both of the teacher's samples for its prompt, the mean
+    cached = {json.loads(line)["key"]: json.loads(line)["answer"] for line in answers}
+    keys = [json.loads(line)["key"] for line in (out / "heldout.jsonl").read_text().splitlines()]
+    for model in data["models"]:
+        got = data["answers"][model["name"]]
+        pairs = [(a, cached[sample_key(k, j)]) for a, k in zip(got, keys, strict=True) for j in (0, 1)]
+        expected = score([a for a, _ in pairs], [r for _, r in pairs], ("rougeL",))["rougeL"].value
+        assert model["rougeL_teacher"] == pytest.approx(expected)
+    assert student["parameters"] < teacher["parameters"]
     assert student["tokens_per_s"] > 0 and student["disk_mb"] < teacher["disk_mb"] and teacher["perplexity"] > 1
     assert baseline["name"] == "student (no teacher)"
     assert "quality retained" in (out / "report.md").read_text()

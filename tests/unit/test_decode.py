@@ -53,12 +53,12 @@ def test_greedy_and_seeded_sampling_are_deterministic():
 def test_batched_decode_matches_generate_greedy(tiny_model):
     from mentor.data.conversation import Conversation, Message
     from mentor.data.template import render_prompt
-    from mentor.generation import GenerationOptions, generate, load_for_inference
+    from mentor.generation import GenerationOptions, _generate_static, load_for_inference
 
     lm = load_for_inference(tiny_model)
     tok = lm.tokenizer
     convs = [Conversation((Message("user", q),)) for q in ("Hi", "A much longer question about the sea?", "你好吗")]
-    expected = [generate(lm, [c], GenerationOptions(max_new_tokens=12))[0] for c in convs]
+    expected = [_generate_static(lm, [render_prompt(c, tok)], GenerationOptions(max_new_tokens=12), 1)[0] for c in convs]
     got = ["", "", ""]
     rows = []
     for i, c in enumerate(convs):
@@ -87,13 +87,14 @@ def test_requests_beyond_capacity_are_refused_not_queued_forever(workspace):
 def test_rows_joining_mid_way_and_leaving_early_decode_as_if_alone(tiny_model):
     from mentor.data.conversation import Conversation, Message
     from mentor.data.template import render_prompt
-    from mentor.generation import GenerationOptions, generate, load_for_inference
+    from mentor.generation import GenerationOptions, _generate_static, load_for_inference
 
     lm = load_for_inference(tiny_model)
     tok = lm.tokenizer
     questions, limits = ["Hi", "A much longer question about the sea and the sky?", "你好吗"], [12, 4, 10]
     convs = [Conversation((Message("user", q),)) for q in questions]
-    expected = [generate(lm, [c], GenerationOptions(max_new_tokens=n))[0] for c, n in zip(convs, limits)]
+    expected = [_generate_static(lm, [render_prompt(c, tok)], GenerationOptions(max_new_tokens=n), 1)[0]
+                for c, n in zip(convs, limits)]
     got = ["", "", ""]
     rows = []
     for i, c in enumerate(convs):

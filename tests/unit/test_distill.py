@@ -121,6 +121,40 @@ def test_teacher_answers_resume_without_redoing_finished_prompts(tmp_path, tiny_
     assert sorted(keys) == sorted(p.key for p in prompts)
 
 
+def test_several_sampled_answers_per_prompt_each_cached_under_its_own_key(tmp_path, tiny_model):
+    from mentor.data.conversation import Conversation, Message
+    from mentor.distill.teacher import Prompt, sample_key, teacher_answers
+    from mentor.generation import GenerationOptions, load_for_inference
+
+    lm = load_for_inference(tiny_model)
+    prompts = [Prompt(Conversation((Message("user", f"question {i}"),)), None, i + 1) for i in range(3)]
+    options = GenerationOptions(max_new_tokens=6, temperature=1.0, seed=0)
+    answers, made = teacher_answers(lm, prompts, tmp_path / "answers.jsonl", options, samples=3, batch_size=2)
+    assert made == 9 and sorted(answers) == sorted(sample_key(p.key, j) for p in prompts for j in range(3))
+    for p in prompts:  # every sample drawn with its own seed: a prompt's answers differ
+        assert len({answers[sample_key(p.key, j)].answer for j in range(3)}) > 1
+    _, made = teacher_answers(lm, prompts, tmp_path / "answers.jsonl", options, samples=4, batch_size=2)
+    assert made == 3  # only the new fourth sample of each prompt
+
+
+def test_rouge_against_several_teacher_samples_is_the_mean_over_every_pair():
+    from mentor.distill.report import rouge_vs_samples
+
+    # pairs: identical (100), 2 of 3 words in order (F 66.7), identical (100)
+    got = rouge_vs_samples(["the red cat", "hello there"], [["the red cat", "the red dog"], ["hello there"]])
+    assert got == pytest.approx((100 + 200 / 3 + 100) / 3, abs=0.01)
+    assert rouge_vs_samples(["x"], [[]]) == 0.0
+
+
+def test_several_greedy_answers_per_prompt_are_refused(tmp_path):
+    from mentor.distill.pipeline import DistillSettings, distill
+
+    data = tmp_path / "prompts.jsonl"
+    data.write_text('{"prompt": "a"}\n{"prompt": "b"}\n')
+    with pytest.raises(MentorError, match="--temperature"):
+        distill(DistillSettings("m", str(data), str(tmp_path / "out"), student_layers=1, heldout=1, samples=2))
+
+
 def test_block_selection_drops_the_layers_the_loss_does_not_need(tiny_model, tokenizer):
     from transformers import AutoConfig, AutoModelForCausalLM
 

@@ -38,6 +38,8 @@ def distill_cmd(
     heldout: int = typer.Option(16, help="prompts kept out of training for the report"),
     max_new_tokens: int = typer.Option(256, "--max-new-tokens", help="teacher answer length limit"),
     temperature: float = typer.Option(0.0, help="teacher sampling temperature (0: greedy)"),
+    top_p: float = typer.Option(1.0, "--top-p", help="teacher nucleus sampling"),
+    samples: int = typer.Option(1, help="teacher answers per prompt (more than one: set --temperature)"),
     alpha: float = typer.Option(0.5, help="logits: weight of cross-entropy (1 - alpha: divergence)"),
     kd_temperature: float = typer.Option(2.0, "--kd-temperature", help="logits: softening temperature"),
     divergence: str = typer.Option("forward_kl", help="logits: forward_kl, reverse_kl or jsd"),
@@ -60,7 +62,7 @@ def distill_cmd(
                                      layer_selection=layer_selection, method=method, epochs=epochs, max_steps=max_steps,
                                      batch_size=batch_size, learning_rate=learning_rate, heldout=heldout,
                                      max_new_tokens=max_new_tokens,
-                                     temperature=temperature, alpha=alpha, kd_temperature=kd_temperature,
+                                     temperature=temperature, top_p=top_p, samples=samples, alpha=alpha, kd_temperature=kd_temperature,
                                      divergence=divergence, topk=topk, judge=judge, min_judge_score=min_judge_score,
                                      keep_truncated=keep_truncated, baseline=baseline))
     Console().print(f"student trained: {result.student_run} ({result.train_examples} examples); "
@@ -83,6 +85,7 @@ def report_cmd(folder: Path = typer.Argument(..., help="the distillation output 
     console = Console()
     console.print(table)
     for name, r in report.get("ratios", {}).items():
-        console.print(f"{name}: {fmt(r['speedup'], '{:.2f}')}x faster, quality retained "
-                      f"{fmt(r['quality_retained_vs_reference'], '{:.0%}')}, ROUGE-L vs teacher {r['rougeL_vs_teacher']:.1f}")
+        console.print(f"{name}: {fmt(r['speedup'], '{:.2f}')}x faster, quality retained: vs references "
+                      f"{fmt(r['quality_retained_vs_reference'], '{:.0%}')}, vs the teacher's answers "
+                      f"{fmt(r.get('quality_retained_vs_teacher'), '{:.0%}')} (ROUGE-L {r['rougeL_vs_teacher']:.1f})")
     console.print(f"written: {Path(folder) / 'report.md'}")

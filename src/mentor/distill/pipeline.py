@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mentor.distill.student import SELECTIONS
-from mentor.distill.teacher import Prompt, keep_answer, load_teacher, read_prompts, teacher_answers
+from mentor.distill.teacher import Prompt, keep_answer, load_teacher, read_prompts, sample_key, teacher_answers
 from mentor.errors import MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.workspace import Workspace
@@ -50,6 +50,7 @@ class DistillSettings:
     max_new_tokens: int = 256  # teacher answers
     temperature: float = 0.0  # teacher sampling (0: greedy)
     top_p: float = 1.0
+    samples: int = 1  # teacher answers per prompt (more than one needs temperature > 0)
     alpha: float = 0.5  # logits: weight of cross-entropy vs divergence
     kd_temperature: float = 2.0
     divergence: str = "forward_kl"
@@ -86,6 +87,9 @@ def distill(settings: DistillSettings, workspace: Workspace | None = None, conso
     prompts = read_prompts(settings.data)
     train_prompts, heldout = _split(prompts, settings.heldout)
     _write_heldout(out / "heldout.jsonl", heldout)
+    if settings.samples < 1 or (settings.samples > 1 and settings.temperature <= 0):
+        raise MentorError(f"--samples {settings.samples}: answers per prompt must be at least 1, and more than one "
+                          "needs --temperature above 0 (greedy answers to a prompt are all the same).")
     if settings.layer_selection not in SELECTIONS:
         raise MentorError(f"Unknown --layer-selection '{settings.layer_selection}' (known: {', '.join(SELECTIONS)}).")
     teacher = load_teacher(settings.teacher, ws)
@@ -98,11 +102,12 @@ def distill(settings: DistillSettings, workspace: Workspace | None = None, conso
         with _progress(console) as progress:
             task = progress.add_task("teacher answers", total=None)
             answers, result.generated_now = teacher_answers(
-                teacher, train_prompts + heldout, out / "teacher" / "answers.jsonl", options,
+                teacher, train_prompts + heldout, out / "teacher" / "answers.jsonl", options, settings.samples,
                 progress=lambda done, total: progress.update(task, completed=done, total=total))
         result.teacher_answers = len(answers)
         data, result.train_examples, result.dropped = _kept_answers(
-            [answers[p.key] for p in train_prompts], out / "teacher" / "train.jsonl", settings)
+            [answers[sample_key(p.key, j)] for p in train_prompts for j in range(settings.samples)],
+            out / "teacher" / "train.jsonl", settings)
         console.print(f"teacher answers: {result.train_examples} kept for training, dropped {result.dropped or 'none'}")
     student = settings.student or str(_student_from_teacher(teacher, settings, data, out / "student-init", console))
     if settings.mode != "seq":

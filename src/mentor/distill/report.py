@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mentor.data.formats import load_examples
-from mentor.distill.teacher import load_teacher, read_cache
+from mentor.distill.teacher import load_teacher, read_cache, sample_key
 from mentor.errors import MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.workspace import Workspace
@@ -27,7 +27,7 @@ class ModelScores:
     peak_rss_mb: float  # process memory high-water mark while loading and generating
     perplexity: float | None  # on the held-out references
     rougeL_reference: float | None
-    rougeL_teacher: float  # against the teacher's answers (the teacher's own: 100)
+    rougeL_teacher: float  # against the teacher's answers (mean over its samples; greedy teacher answers: 100 for the teacher)
 
 
 def distill_report(folder: str | Path, workspace: Workspace | None = None, max_new_tokens: int | None = None) -> dict:
@@ -44,25 +44,31 @@ def distill_report(folder: str | Path, workspace: Workspace | None = None, max_n
     pairs = [ex.prompt_and_reference() for ex in heldout]
     cached = read_cache(out / "teacher" / "answers.jsonl")
     max_tokens = max_new_tokens or settings["max_new_tokens"]
-    rows, teacher_answers = [], [cached[p.fingerprint()].answer if p.fingerprint() in cached else None for p, _ in pairs]
+    keys = [[sample_key(p.fingerprint(), j) for j in range(settings.get("samples", 1))] for p, _ in pairs]
+    rows, teacher_answers = [], [[cached[k].answer for k in ks if k in cached] for ks in keys]
     models = [("teacher", lambda: load_teacher(settings["teacher"], ws))]
     models.append(("student (distilled)", lambda: load_for_inference(run=str(out / "student"), workspace=ws)))
     if (out / "baseline" / "run.json").exists():
         models.append(("student (no teacher)", lambda: load_for_inference(run=str(out / "baseline"), workspace=ws)))
+    replies = {}  # every model's held-out answers, kept in report.json for reading side by side
     for label, load in models:
         scores, answers = _measure(label, load, pairs, max_tokens, teacher_answers)
-        if label == "teacher" and any(a is None for a in teacher_answers):  # logits mode: no cached answers
-            teacher_answers = answers
+        replies[label] = answers
+        if label == "teacher" and not all(teacher_answers):  # logits mode: no cached answers
+            teacher_answers = [[a] for a in answers]
             scores.rougeL_teacher = 100.0
         rows.append(scores)
     teacher = rows[0]
-    report = {"folder": str(out), "mode": settings["mode"], "heldout": len(pairs), "models": [asdict(r) for r in rows]}
+    report = {"folder": str(out), "mode": settings["mode"], "heldout": len(pairs), "models": [asdict(r) for r in rows],
+              "answers": replies}
     for r in rows[1:]:
         report.setdefault("ratios", {})[r.name] = {
             "speedup": r.tokens_per_s / teacher.tokens_per_s if teacher.tokens_per_s else None,
             "quality_retained_vs_reference": (r.rougeL_reference / teacher.rougeL_reference
                                               if r.rougeL_reference is not None and teacher.rougeL_reference else None),
-            "rougeL_vs_teacher": r.rougeL_teacher, "size": r.disk_mb / teacher.disk_mb if teacher.disk_mb else None}
+            "rougeL_vs_teacher": r.rougeL_teacher,
+            "quality_retained_vs_teacher": r.rougeL_teacher / teacher.rougeL_teacher if teacher.rougeL_teacher else None,
+            "size": r.disk_mb / teacher.disk_mb if teacher.disk_mb else None}
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", markdown(report))
     return report
@@ -93,15 +99,21 @@ def _measure(label: str, load, pairs, max_tokens: int, teacher_answers) -> tuple
     loss = reference_loss(lm, [_with_reply(pairs[i][0], references[i]) for i in with_refs]) if with_refs else None
     rouge_ref = score([answers[i] for i in with_refs], [references[i] for i in with_refs], ("rougeL",))["rougeL"].value \
         if with_refs else None
-    known = [i for i, a in enumerate(teacher_answers) if a is not None]
-    rouge_teacher = score([answers[i] for i in known], [teacher_answers[i] for i in known], ("rougeL",))["rougeL"].value \
-        if known else 0.0
+    rouge_teacher = rouge_vs_samples(answers, teacher_answers)
     scores = ModelScores(label, sum(p.numel() for p in lm.model.parameters()), _disk_mb(lm),
                          tokens / seconds if seconds else 0.0, peak.mb, math.exp(loss) if loss is not None else None,
                          rouge_ref, rouge_teacher)
     del lm
     gc.collect()
     return scores, answers
+
+
+def rouge_vs_samples(answers: list[str], samples: list[list[str]]) -> float:
+    """ROUGE-L of each answer against every answer the teacher gave to the same prompt, averaged over all pairs."""
+    from mentor.evaluate.scores import score
+
+    pairs = [(answer, t) for answer, given in zip(answers, samples, strict=True) for t in given]
+    return score([a for a, _ in pairs], [t for _, t in pairs], ("rougeL",))["rougeL"].value if pairs else 0.0
 
 
 def _with_reply(prompt, reply: str):
@@ -160,5 +172,6 @@ def markdown(report: dict) -> str:
         lines.append("")
         lines.append(f"{name}: {fmt(r['speedup'], '{:.2f}')}x the teacher's speed, {fmt(r['size'], '{:.2f}')}x its size, "
                      f"quality retained (ROUGE-L vs reference) {fmt(r['quality_retained_vs_reference'], '{:.0%}')}, "
-                     f"ROUGE-L vs the teacher's answers {r['rougeL_vs_teacher']:.1f}")
+                     f"ROUGE-L vs the teacher's answers {r['rougeL_vs_teacher']:.1f} "
+                     f"({fmt(r.get('quality_retained_vs_teacher'), '{:.0%}')} of the teacher's own)")
     return "\n".join(lines) + "\n"

@@ -83,26 +83,37 @@ def read_cache(path: Path) -> dict[str, Answer]:
     return out
 
 
-def teacher_answers(lm, prompts: list[Prompt], cache: Path, options, batch_size: int = 8,
+def sample_key(prompt_key: str, sample: int) -> str:
+    """The cache key of the teacher's ``sample``-th answer to a prompt (the first: the prompt's own key)."""
+    return prompt_key if sample == 0 else f"{prompt_key}#{sample}"
+
+
+def teacher_answers(lm, prompts: list[Prompt], cache: Path, options, samples: int = 1, batch_size: int = 32,
                     progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, Answer], int]:
-    """Answer every prompt not in ``cache`` yet, appending each batch to it as it finishes.
-    Returns (all answers by prompt key, how many were generated now)."""
+    """``samples`` answers to every prompt (sampled: ``options.temperature`` > 0), those not in ``cache`` yet
+    generated now and appended to it as they finish. Returns (all answers by ``sample_key``, how many were
+    generated now)."""
+    from dataclasses import replace
+
     from mentor.generation import generate
 
     done = read_cache(cache)
     if cache.exists() and not cache.read_bytes().endswith(b"\n"):  # cut off mid-line: keep the whole lines only
         atomic_write_text(cache, "".join(json.dumps(a.to_json(), ensure_ascii=False) + "\n" for a in done.values()))
-    todo = list({p.key: p for p in prompts if p.key not in done}.values())
+    unique = {p.key: p for p in prompts}.values()
+    todo = [(sample_key(p.key, j), p) for p in unique for j in range(samples) if sample_key(p.key, j) not in done]
     cache.parent.mkdir(parents=True, exist_ok=True)
     made = 0
-    for s in range(0, len(todo), batch_size):
-        part = todo[s:s + batch_size]
-        replies = generate(lm, [p.conversation for p in part], options, batch_size)
+    for s in range(0, len(todo), 4 * batch_size):  # written to the cache every 4 batches' worth
+        part = todo[s:s + 4 * batch_size]
+        # every row its own seed (generate adds the row's index): a prompt's samples differ
+        step = options if options.seed is None else replace(options, seed=options.seed + s)
+        replies = generate(lm, [p.conversation for _, p in part], step, batch_size)
         with open(cache, "a", encoding="utf-8") as f:
-            for p, reply in zip(part, replies, strict=True):
+            for (key, p), reply in zip(part, replies, strict=True):
                 n = len(lm.tokenizer(reply, add_special_tokens=False)["input_ids"])
-                answer = Answer(p.key, p.conversation.to_json()["messages"], reply, n, n < options.max_new_tokens)
-                done[p.key] = answer
+                answer = Answer(key, p.conversation.to_json()["messages"], reply, n, n < options.max_new_tokens)
+                done[key] = answer
                 f.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
             f.flush()
         made += len(part)

@@ -18,6 +18,8 @@ class Sampling:
     stop: tuple[str, ...] = ()
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0  # transformers' kind: seen tokens' logits divided (>0) or multiplied (<0)
+    min_tokens: int = 0  # end-of-text is not allowed before this many tokens
 
 
 @dataclass
@@ -27,7 +29,7 @@ class Row:
 
     prompt_ids: list[int]
     sampling: Sampling
-    emit: Callable[[str, str | None], None] | None
+    emit: Callable[[str, str | None], None] | None = None
     ids: list[int] = field(default_factory=list)
     text: str = ""
     shown: int = 0  # characters of ``text`` already emitted
@@ -60,7 +62,8 @@ class Row:
         if safe > self.shown or finished:
             delta, self.shown = text[self.shown:safe], max(self.shown, safe)
             self.finish_reason = finished
-            self.emit(delta, finished)
+            if self.emit:
+                self.emit(delta, finished)
 
 
 def stop_token_ids(tokenizer) -> set[int]:
@@ -71,13 +74,19 @@ def stop_token_ids(tokenizer) -> set[int]:
     return ids
 
 
-def choose(logits: torch.Tensor, row: Row) -> int:
+def choose(logits: torch.Tensor, row: Row, eos_ids: set[int] = frozenset()) -> int:
     """Next token for one row from its last-position ``logits`` (vocab,)."""
     s = row.sampling
     logits = logits.float()
     if row.ids and (s.presence_penalty or s.frequency_penalty):
-        seen, counts = torch.tensor(row.ids).unique(return_counts=True)
+        seen, counts = torch.tensor(row.ids, device=logits.device).unique(return_counts=True)
         logits[seen] -= s.presence_penalty + s.frequency_penalty * counts.float()
+    if s.repetition_penalty != 1.0:  # over the prompt and the reply, as transformers does
+        seen = torch.tensor(row.prompt_ids + row.ids, device=logits.device).unique()
+        picked = logits[seen]
+        logits[seen] = torch.where(picked > 0, picked / s.repetition_penalty, picked * s.repetition_penalty)
+    if len(row.ids) < s.min_tokens:
+        logits[sorted(eos_ids)] = float("-inf")
     if s.temperature <= 0:
         return int(logits.argmax())
     probs = torch.softmax(logits / s.temperature, dim=-1)
@@ -85,7 +94,7 @@ def choose(logits: torch.Tensor, row: Row) -> int:
         ordered, index = probs.sort(descending=True)
         keep = ordered.cumsum(-1) - ordered < s.top_p  # nucleus: the smallest set reaching top_p
         probs = torch.zeros_like(probs).scatter(0, index, ordered * keep)
-    return int(torch.multinomial(probs / probs.sum(), 1, generator=row.generator))
+    return int(torch.multinomial((probs / probs.sum()).cpu(), 1, generator=row.generator))
 
 
 @dataclass
@@ -100,8 +109,9 @@ class _Batch:
 
 def _prefill(model, rows: list[Row], pad: int) -> _Batch:
     width = max(len(r.prompt_ids) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)  # (B, T), left-padded
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    device = next(model.parameters()).device
+    ids = torch.full((len(rows), width), pad, dtype=torch.long, device=device)  # (B, T), left-padded
+    mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
     for i, r in enumerate(rows):
         ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids)
         mask[i, width - len(r.prompt_ids):] = 1
@@ -145,7 +155,7 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
             if r.finish_reason is not None:
                 step.append(pad)
                 continue
-            token = choose(batch.logits[i], r)
+            token = choose(batch.logits[i], r, eos_ids)
             step.append(token)
             if token in eos_ids:
                 r.update(r.text, "stop")
@@ -158,15 +168,29 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
         if not live and not joining:
             return
         if flexible and len(live) < len(batch.rows):  # finished rows leave: less work per step
-            keep = torch.tensor(live, dtype=torch.long)
+            keep = torch.tensor(live, dtype=torch.long, device=batch.mask.device)
             batch.past.batch_select_indices(keep)
             batch = _Batch([batch.rows[i] for i in live], batch.mask[keep], batch.past, batch.logits[keep])
             step = [step[i] for i in live]
         if batch.rows:
-            mask = torch.cat([batch.mask, torch.ones((len(batch.rows), 1), dtype=torch.long)], dim=1)
-            out = model(input_ids=torch.tensor(step).unsqueeze(1), attention_mask=mask,
+            mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.rows), 1))], dim=1)
+            out = model(input_ids=torch.tensor(step, device=mask.device).unsqueeze(1), attention_mask=mask,
                         position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=batch.past, use_cache=True)
             batch = _Batch(batch.rows, mask, out.past_key_values, out.logits[:, -1])
         if joining:
             fresh = _prefill(model, joining, pad)
             batch = _merge(batch, fresh) if batch.rows else fresh
+
+
+def decode_all(model, tokenizer, rows: list[Row], eos_ids: set[int], batch_size: int = 16) -> None:
+    """Generate every row, ``batch_size`` at a time: a finished row's place goes to the next waiting one
+    at once (no waiting for the batch's longest answer)."""
+    waiting = list(rows)
+
+    def admit(active: int) -> list[Row]:
+        joining = waiting[:max(batch_size - active, 0)]
+        del waiting[:len(joining)]
+        return joining
+
+    while waiting:  # one pass unless the model's cache cannot take rows mid-way
+        decode(model, tokenizer, admit(0), eos_ids, admit=admit)
