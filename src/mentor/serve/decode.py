@@ -139,6 +139,18 @@ def _merge(a: _Batch, b: _Batch) -> _Batch:
                   torch.cat([a.logits, b.logits]))
 
 
+def _trim(batch: _Batch) -> _Batch:
+    """Drop the leading positions no remaining row attends to (left padding and the rows that left): the
+    cache stays as long as its oldest row's history instead of growing with every step the batch has run."""
+    if batch.rows:
+        start = int(batch.mask.any(0).int().argmax())  # first position some row uses
+        if start:
+            for layer in batch.past.layers:
+                layer.keys, layer.values = layer.keys[:, :, start:], layer.values[:, :, start:]
+            batch.mask = batch.mask[:, start:]
+    return batch
+
+
 @torch.no_grad()
 def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable[[int], list[Row]] | None = None) -> None:
     """Generate every row to its end, one forward pass per token for the whole batch (KV cache, left
@@ -170,7 +182,7 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
         if flexible and len(live) < len(batch.rows):  # finished rows leave: less work per step
             keep = torch.tensor(live, dtype=torch.long, device=batch.mask.device)
             batch.past.batch_select_indices(keep)
-            batch = _Batch([batch.rows[i] for i in live], batch.mask[keep], batch.past, batch.logits[keep])
+            batch = _trim(_Batch([batch.rows[i] for i in live], batch.mask[keep], batch.past, batch.logits[keep]))
             step = [step[i] for i in live]
         if batch.rows:
             mask = torch.cat([batch.mask, batch.mask.new_ones((len(batch.rows), 1))], dim=1)
