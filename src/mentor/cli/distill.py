@@ -61,8 +61,8 @@ def distill_cmd(
     result = distill(DistillSettings(name, data, str(output), mode, student=student, student_layers=student_layers,
                                      layer_selection=layer_selection, method=method, epochs=epochs, max_steps=max_steps,
                                      batch_size=batch_size, learning_rate=learning_rate, heldout=heldout,
-                                     max_new_tokens=max_new_tokens,
-                                     temperature=temperature, top_p=top_p, samples=samples, alpha=alpha, kd_temperature=kd_temperature,
+                                     max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                     samples=samples, alpha=alpha, kd_temperature=kd_temperature,
                                      divergence=divergence, topk=topk, judge=judge, min_judge_score=min_judge_score,
                                      keep_truncated=keep_truncated, baseline=baseline))
     Console().print(f"student trained: {result.student_run} ({result.train_examples} examples); "

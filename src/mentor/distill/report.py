@@ -27,7 +27,7 @@ class ModelScores:
     peak_rss_mb: float  # process memory high-water mark while loading and generating
     perplexity: float | None  # on the held-out references
     rougeL_reference: float | None
-    rougeL_teacher: float  # against the teacher's answers (mean over its samples; greedy teacher answers: 100 for the teacher)
+    rougeL_teacher: float  # against all of the teacher's answers (greedy ones: the teacher's own score is 100)
 
 
 def distill_report(folder: str | Path, workspace: Workspace | None = None, max_new_tokens: int | None = None) -> dict:
