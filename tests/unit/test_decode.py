@@ -101,15 +101,23 @@ def test_rows_joining_mid_way_and_leaving_early_decode_as_if_alone(tiny_model):
         ids = tok(render_prompt(c, tok), add_special_tokens=False)["input_ids"]
         rows.append(Row(ids, Sampling(max_tokens=limits[i], temperature=0),
                         emit=lambda d, f, i=i: got.__setitem__(i, got[i] + d)))
-    calls, sizes = [], []
+    calls, sizes, widths = [], [], []
 
     def admit(active):  # row 1 joins at the 3rd step, row 2 at the 6th (after row 1 has left)
         calls.append(active)
         return {3: [rows[1]], 6: [rows[2]]}.get(len(calls), [])
 
-    hook = lm.model.register_forward_pre_hook(lambda m, a, kw: sizes.append(kw["input_ids"].shape[0]), with_kwargs=True)
+    def seen(module, args, kw):
+        sizes.append(kw["input_ids"].shape[0])
+        widths.append(kw["attention_mask"].shape[1])
+
+    hook = lm.model.register_forward_pre_hook(seen, with_kwargs=True)
     decode(lm.model, tok, rows[:1], {tok.eos_token_id}, admit=admit)
     hook.remove()
     assert [g.strip() for g in got] == expected
     assert calls[3] == 2  # row 1 decoding beside row 0 after it joined
     assert 2 in sizes and 3 not in sizes  # row 1 left (after its 4 tokens) before a step ran all three
+    # row 2 outlives row 0: at its last steps the cache holds row 2's own history only, not every position
+    # the batch has run since row 0 began
+    assert rows[0].finish_reason == "length" and len(rows[2].ids) > 6
+    assert widths[-1] <= len(rows[2].prompt_ids) + len(rows[2].ids)
