@@ -27,7 +27,7 @@ def run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("evalrun")
     ws = Workspace(tmp / "home")
-    config = load_config(data=str(_subset(tmp / "data.jsonl", 40)), max_steps=6, eval_steps=3, eval_generate=2,
+    config = load_config(data=str(_subset(tmp / "data.jsonl", 40)), val_ratio=0.1, max_steps=6, eval_steps=3, eval_generate=2,
                          eval_max_new_tokens=16, max_length=128, learning_rate=1e-3, batch_size=4,
                          check_forgetting=[str(FIXTURES / "general")], forgetting_questions=8, name="evalrun")
     result = train(config, ws, show_progress=False)
@@ -81,7 +81,7 @@ def test_training_logs_generation_metrics_and_checks_forgetting(run):
 
 
 def test_early_stopping_stops_and_keeps_the_best(tiny_model, tmp_path, workspace):
-    config = load_config(model=tiny_model, data=str(_subset(tmp_path / "d.jsonl", 24)), max_steps=20, eval_steps=1,
+    config = load_config(model=tiny_model, data=str(_subset(tmp_path / "d.jsonl", 24)), val_ratio=0.1, max_steps=20, eval_steps=1,
                          eval_generate=2, eval_max_new_tokens=8, early_stopping_patience=2,
                          early_stopping_metric="val_loss", learning_rate=0.5, max_length=64, precision="fp32")
     result = train(config, workspace, show_progress=False)  # a learning rate of 0.5 diverges within a few steps

@@ -76,10 +76,36 @@ def test_early_stopping_keeps_the_best_weights():
     with torch.no_grad():
         model.weight.add_(1.0)
     assert not stopper.update({"rougeL": 9.0}, 2, model)
-    assert stopper.update({"rougeL": 10.0}, 3, model)  # not better than the best: second bad evaluation
+    assert stopper.update({"rougeL": 9.5}, 3, model)  # not better than the best: second bad evaluation
     stopper.restore_best(model)
     assert torch.equal(model.weight, best) and stopper.best_step == 1
     loss_stopper = EarlyStopping("val_loss", patience=1)
     assert not loss_stopper.update({"val_loss": 2.0}, 1, model)
     assert not loss_stopper.update({"val_loss": 1.5}, 2, model)
     assert loss_stopper.update({"val_loss": 1.6}, 3, model)
+
+
+def test_not_learned_when_the_loss_looks_done_but_the_task_score_is_low():
+    records = [{"step": 0, "epoch": 0, "val_loss": 1.17},
+               {"step": 21, "epoch": 1, "val_loss": 0.32, "exact_match": 5.0, "rougeL": 80.0},
+               {"step": 63, "epoch": 3, "val_loss": 0.156, "exact_match": 33.0, "rougeL": 90.0}]
+    f = diagnosis.not_learned(records, "exact_match")
+    assert f.severity == "warning" and "fell from 1.170 to 0.156" in f.message and "33% " in f.message
+    assert "--epochs" in f.message and "--lr" in f.message
+    # the same numbers with a passing score, or a loss that has not fallen, say nothing
+    assert diagnosis.not_learned([*records[:2], {**records[2], "exact_match": 90.0}], "exact_match") is None
+    assert diagnosis.not_learned([{**r, "val_loss": 1.1} for r in records], "exact_match") is None
+    # exact match on free text (a run without a task check) is not a task score; a scorer's is, when measured
+    assert diagnosis.not_learned(records, "val_loss") is None
+    scored = [{**r, "scorer": r.get("exact_match")} for r in records[1:]]
+    assert diagnosis.not_learned([records[0], *scored]).rule == "not_learned"
+    assert diagnosis.diagnose(records, 90, task_metric="exact_match")[0].rule == "not_learned"
+
+
+def test_best_checkpoint_without_early_stopping_and_ties_keep_the_later_one():
+    model = torch.nn.Linear(2, 1)
+    keeper = EarlyStopping("exact_match", patience=None)
+    assert not keeper.update({"exact_match": 50.0}, 1, model)
+    assert not any(keeper.update({"exact_match": v}, s, model) for s, v in ((2, 40.0), (3, 30.0), (4, 20.0)))
+    assert keeper.best_step == 1
+    assert not keeper.update({"exact_match": 50.0}, 5, model) and keeper.best_step == 5  # a tie: the later one

@@ -23,12 +23,16 @@ def train_cmd(
     model: Optional[str] = typer.Option(None, help="alias, local folder or hub id"),
     data: Optional[str] = typer.Option(None, help="training data file"),
     val: Optional[str] = typer.Option(None, help="validation file (default: hold out --val-ratio of --data)"),
+    val_ratio: Optional[float] = typer.Option(None, "--val-ratio",
+                                              help="share of --data held out (default: none under 100 rows, else 10%)"),
     method: Optional[str] = typer.Option(None, help="full, freeze, lora, dora, qlora, ia3, adapter, prefix, prompt, ptuning, ptuning-v2"),
-    epochs: Optional[float] = typer.Option(None),
+    epochs: Optional[float] = typer.Option(None, help="default: 3, more for small data (100+ steps, at most 6)"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum"),
-    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr"),
+    learning_rate: Optional[float] = typer.Option(None, "--learning-rate", "--lr", help="default: the method's"),
+    lr_scheduler: Optional[str] = typer.Option(None, "--lr-scheduler", help="linear (default), cosine, constant, "
+                                                                            "constant_with_warmup"),
     max_length: Optional[int] = typer.Option(None, "--max-length"),
     seed: Optional[int] = typer.Option(None),
     device: Optional[str] = typer.Option(None, help="auto (a CUDA GPU when torch sees one, else the CPU), cpu, cuda, cuda:N"),
@@ -45,8 +49,12 @@ def train_cmd(
                                                 help="at each validation also answer N validation examples (ROUGE-L, BLEU, F1)"),
     early_stopping_patience: Optional[int] = typer.Option(None, "--early-stopping-patience",
                                                           help="stop after N validations without improvement; keep the best"),
-    early_stopping_metric: Optional[str] = typer.Option(None, "--early-stopping-metric",
-                                                        help="val_loss (default), rougeL, bleu or f1"),
+    early_stopping_metric: Optional[str] = typer.Option(
+        None, "--early-stopping-metric", help="the validation metric whose best checkpoint is kept: val_loss, rougeL, "
+        "bleu, f1, exact_match, json, regex, scorer (default: a task check when there is one, else val_loss)"),
+    scorer: Optional[str] = typer.Option(None, "--scorer", help="task check for validation answers: module:function or "
+                                                                "file.py:function(prediction, reference) -> bool or [0, 1]"),
+    regex: Optional[str] = typer.Option(None, "--regex", help="task check: validation answers must match this pattern"),
     check_forgetting: Optional[list[str]] = typer.Option(None, "--check-forgetting",
                                                          help="general-knowledge question files/folders (MMLU/CMMLU style): base vs tuned at the end"),
     teacher: Optional[str] = typer.Option(None, "--teacher", help="logit distillation from this model or run"),
@@ -68,8 +76,9 @@ def train_cmd(
         lora = {k: v for k, v in {"r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
                                   "target_modules": _modules(target_modules)}.items() if v is not None}
         lora.update(_options(option))
-        cfg = load_config(config, model=model, data=data, val=val, method=method, epochs=epochs, max_steps=max_steps,
-                          batch_size=batch_size, grad_accum=grad_accum, learning_rate=learning_rate,
+        cfg = load_config(config, model=model, data=data, val=val, val_ratio=val_ratio, method=method, epochs=epochs,
+                          max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
+                          learning_rate=learning_rate, lr_scheduler=lr_scheduler, scorer=scorer, regex=regex,
                           max_length=max_length, seed=seed, device=device, precision=precision, train_on=train_on,
                           gradient_checkpointing=gradient_checkpointing,
                           eval_steps=eval_steps, eval_generate=eval_generate,

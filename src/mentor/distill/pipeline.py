@@ -44,7 +44,7 @@ class DistillSettings:
     epochs: float = 3.0
     max_steps: int | None = None
     batch_size: int = 4
-    learning_rate: float | None = None  # default: 5e-5 for full / freeze, the method's usual otherwise
+    learning_rate: float | None = None  # default: the method's (5e-5 for full)
     max_length: int = 512
     heldout: int = 16  # prompts kept for the report
     max_new_tokens: int = 256  # teacher answers
@@ -220,10 +220,9 @@ def _train_student(settings: DistillSettings, ws: Workspace, student: str, data:
     if (run_dir / "adapter").exists() or (run_dir / "model").exists():
         console.print(f"{run_dir.name}: already trained, kept")
         return
-    lr = settings.learning_rate or (5e-5 if settings.method in ("full", "freeze") else None)
     config = load_config(None, data=str(data), model=student, method=settings.method,
                          method_options=settings.method_options, epochs=settings.epochs, max_steps=settings.max_steps,
-                         batch_size=settings.batch_size, learning_rate=lr, max_length=settings.max_length,
+                         batch_size=settings.batch_size, learning_rate=settings.learning_rate, max_length=settings.max_length,
                          seed=settings.seed, output=str(run_dir), name=f"{run_dir.parent.name}-{run_dir.name}",
                          teacher=teacher, distill_alpha=settings.alpha, distill_temperature=settings.kd_temperature,
                          distill_divergence=settings.divergence, teacher_topk=settings.topk)

@@ -13,6 +13,9 @@ FORGET_ACCURACY_POINTS = 2.0
 FORGET_PERPLEXITY_PCT = 10.0
 COPY_NGRAM = 10  # words copied verbatim from one training reply
 COPY_SHARE = 0.2  # of predictions
+NOT_LEARNED_SCORE = 50.0  # task score (0-100) below which a run whose loss looks learned has not learned the task
+LEARNED_LOSS = 0.3  # validation loss per token this low (or...
+LEARNED_LOSS_SHARE = 0.5  # ...this share of the loss before training) reads as "learned"
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,30 @@ def forgetting(result: dict) -> Finding | None:
     return Finding("forgetting", "ok", f"No forgetting beyond the thresholds ({acc}probe perplexity {worst:+.1f}% at worst).")
 
 
+def not_learned(records: list[dict], metric: str | None = None) -> Finding | None:
+    """Validation loss says the model predicts the answers' tokens well, but its own answers fail the task check.
+
+    ``metric``: the run's task check (scorer, regex, json or exact_match); without one, the first of scorer,
+    regex and json that validation measured (exact match only counts where the run chose it: short answers).
+    """
+    vals = [r for r in records if "val_loss" in r]
+    if metric is None or metric in ("val_loss", "rougeL", "bleu", "f1"):
+        metric = next((m for m in ("scorer", "regex", "json") if any(m in r for r in vals)), None)
+    scored = [r for r in vals if metric and metric in r]
+    if not scored:
+        return None
+    first, last = vals[0]["val_loss"], scored[-1]
+    best = max(r[metric] for r in scored)
+    loss_learned = last["val_loss"] <= LEARNED_LOSS or last["val_loss"] <= first * LEARNED_LOSS_SHARE
+    if best >= NOT_LEARNED_SCORE or not loss_learned:
+        return None
+    return Finding("not_learned", "warning",
+                   f"The model has not learned the task yet: validation loss fell from {first:.3f} to "
+                   f"{last['val_loss']:.3f} (its tokens look predictable), but at best {best:.0f}% of the validation "
+                   f"answers pass {metric}. Train longer (more --epochs or --max-steps) or raise the learning rate "
+                   "(--lr); the answers are right in form but wrong in detail.")
+
+
 def too_little_data(train_examples: int | None) -> Finding | None:
     if train_examples is None or train_examples >= MIN_EXAMPLES:
         return None
@@ -119,9 +146,10 @@ def too_little_data(train_examples: int | None) -> Finding | None:
 
 
 def diagnose(records: list[dict], train_examples: int | None = None, comparison: dict | None = None,
-             forgetting_result: dict | None = None, training_replies: list[str] | None = None) -> list[Finding]:
+             forgetting_result: dict | None = None, training_replies: list[str] | None = None,
+             task_metric: str | None = None) -> list[Finding]:
     """Every rule that has the numbers it needs; warnings first."""
-    found = [overfitting(records), too_little_data(train_examples)]
+    found = [overfitting(records), not_learned(records, task_metric), too_little_data(train_examples)]
     if comparison and len(comparison.get("columns", [])) > 1:
         tuned = comparison["columns"][1]
         found.append(metrics_disagree(comparison["metrics"]["base"], comparison["metrics"][tuned]))

@@ -40,7 +40,8 @@ def build_report(run: str, workspace: Workspace | None = None, out: Path | None 
     comparison = latest(run_dir, "compare-*.json")
     evaluation = latest(run_dir, "eval-*.json", "metrics")
     forgetting = (latest(run_dir, "*.json", "forgetting") or {}).get("forgetting")
-    findings = diagnose(records, info.get("train_examples"), comparison, forgetting, _training_replies(run_dir))
+    findings = diagnose(records, info.get("train_examples"), comparison, forgetting, _training_replies(run_dir),
+                        info.get("task_metric"))
     images = {"loss.png": plots.loss_curves(records), "generation.png": plots.generation_curves(records)}
     images = {name: png for name, png in images.items() if png}
     sections = [_summary(info), html.section("Diagnosis", *(html.finding(f.severity, f.message) for f in findings)

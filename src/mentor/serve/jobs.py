@@ -18,7 +18,7 @@ from mentor.errors import MentorError
 from mentor.serve.engine import NotFound, model_id
 from mentor.tune.checkpoint import list_checkpoints
 from mentor.tune.config import TrainConfig, load_config
-from mentor.tune.methods import method_names
+from mentor.tune.methods import get_method, method_names
 from mentor.tune.metrics import MetricsLog
 from mentor.workspace import Workspace
 
@@ -44,14 +44,14 @@ def train_config(ws: Workspace, job_id: str, request: dict[str, Any], files) -> 
         raise MentorError(f"Unknown hyperparameter '{sorted(unknown)[0]}' (known: n_epochs, batch_size, "
                           "learning_rate_multiplier).")
     name = "lora" if kind == "supervised" else kind
-    defaults = TrainConfig(data="-")
+    # unset ("auto") hyperparameters are chosen from the data when the job trains, as for `mentor train`
     options = {k: v for k, v in hyper.items() if v != "auto"}
     config = load_config(
         None, data=files.get(request["training_file"])["path"],
         val=files.get(request["validation_file"])["path"] if request.get("validation_file") else None,
         model=request["model"], method=name, method_options=section.get("options"), seed=request.get("seed"),
         epochs=options.get("n_epochs"), batch_size=options.get("batch_size"),
-        learning_rate=defaults.learning_rate * options["learning_rate_multiplier"]
+        learning_rate=get_method(name).learning_rate * options["learning_rate_multiplier"]
         if "learning_rate_multiplier" in options else None,
         name=job_id, output=str(ws.runs_dir / job_id),
     )

@@ -113,7 +113,7 @@ def file_object(record: dict) -> dict:
 
 def job_object(job: dict) -> dict:
     request, config = job["request"], job["request"]["config"]
-    hyper = {"n_epochs": config.get("epochs"), "batch_size": config.get("batch_size"),
+    hyper = {"n_epochs": config.get("epochs") or "auto", "batch_size": config.get("batch_size"),
              "learning_rate_multiplier": (request.get("hyperparameters") or {}).get("learning_rate_multiplier", 1.0)}
     kind = (request.get("method") or {}).get("type", "supervised")
     error = {"code": "training_failed", "message": job["error"], "param": None} if job["error"] else None

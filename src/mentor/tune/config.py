@@ -22,19 +22,21 @@ class TrainConfig:
     data: str
     model: str = DEFAULT_LLM
     val: str | None = None  # without it, ``val_ratio`` of ``data`` is held out (deterministic)
-    val_ratio: float = 0.1
+    # None (the default) for the settings below: chosen from the data set and the method when training starts
+    # (tune/defaults.py), printed with the reason, and saved resolved in the run's config.yaml.
+    val_ratio: float | None = None
     method: str = "lora"
     method_options: dict[str, Any] | None = None  # validated by the method (YAML: a section named after it)
     name: str | None = None  # run name in the workspace
     output: str | None = None  # run folder (default: <workspace>/runs/<name>)
-    epochs: float = 3.0
+    epochs: float | None = None
     max_steps: int | None = None
     batch_size: int = 4
     grad_accum: int = 1
-    learning_rate: float = 2e-4
+    learning_rate: float | None = None
     weight_decay: float = 0.0
     warmup_ratio: float = 0.03
-    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] | None = None
     max_grad_norm: float = 1.0
     max_length: int = 512
     train_on: Literal["assistant", "all"] = "assistant"
@@ -45,10 +47,13 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     group_by_length: bool = True
     eval_steps: int | None = None  # validation every N steps, besides every epoch
-    eval_generate: int = 0  # also answer this many validation examples at each evaluation: ROUGE-L, BLEU, F1
+    eval_generate: int | None = None  # also answer this many validation examples at each evaluation and score them
     eval_max_new_tokens: int = 128
-    early_stopping_patience: int | None = None  # stop after N evaluations without improvement; keep the best
-    early_stopping_metric: Literal["val_loss", "rougeL", "bleu", "f1"] = "val_loss"
+    early_stopping_patience: int | None = None  # stop after N evaluations without improvement
+    # the validation metric whose best checkpoint is kept (and that early stopping watches)
+    early_stopping_metric: Literal["val_loss", "rougeL", "bleu", "f1", "exact_match", "json", "regex", "scorer"] | None = None
+    scorer: str | None = None  # task check for validation answers: module:function or file.py:function -> bool or [0, 1]
+    regex: str | None = None  # task check: a validation answer passes when this pattern matches it
     check_forgetting: list[str] | None = None  # general-knowledge question files: base vs tuned at the end
     forgetting_questions: int = 200
     teacher: str | None = None  # logit distillation from this model (alias, folder) or run

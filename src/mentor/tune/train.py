@@ -17,6 +17,7 @@ from mentor.data.formats import load_examples
 from mentor.data.prepare import split
 from mentor.data.template import IGNORE_INDEX, Encoded, encode
 from mentor.errors import DataError, MentorError
+from mentor.evaluate.diagnosis import not_learned
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
 from mentor.precision import (autocast_context, model_device, resolve_device, resolve_precision,
@@ -25,6 +26,7 @@ from mentor.tune.artifact import artifact_dir, keep_initial_adapter, save_artifa
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
 from mentor.tune.config import TrainConfig, load_config
+from mentor.tune.defaults import Choice, choose
 from mentor.tune.distributed import Ranks, launch
 from mentor.tune.early_stopping import EarlyStopping
 from mentor.tune.loss import causal_lm, token_loss_sum
@@ -62,24 +64,36 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     if not resume and (run_dir / "run.json").exists():
         raise MentorError(f"Run folder {run_dir} already holds a run; pass --resume {name} to continue it "
                           "or choose another --name/--output.")
+    config, choices = _choose_defaults(config)
+    if choices and Ranks.current().main:
+        out = console or Console(stderr=True)
+        for c in choices:
+            out.print(f"[dim]default[/] {c}", highlight=False, soft_wrap=True)
     if config.nproc > 1 and Ranks.current().world == 1:
         config = replace(config, name=name, output=str(run_dir))  # every rank writes to the same run
-        launch(_train_rank, config.nproc, config, str(ws.home), resume, show_progress)
+        launch(_train_rank, config.nproc, config, str(ws.home), resume, show_progress, choices)
         info = json.loads((run_dir / "run.json").read_text())
         return TrainResult(name, run_dir, info["steps"], info.get("train_loss"), info.get("val_loss_before"),
                            info.get("val_loss_after"), info.get("real_tokens_per_second", 0.0),
                            info.get("train_seconds", 0.0))
-    return _train(config, ws, run_dir, name, resume, show_progress, console or Console(stderr=True))
+    return _train(config, ws, run_dir, name, resume, show_progress, console or Console(stderr=True), choices)
 
 
-def _train_rank(config: TrainConfig, home: str, resume: bool, show_progress: bool) -> None:
+def _train_rank(config: TrainConfig, home: str, resume: bool, show_progress: bool, choices: list[Choice]) -> None:
     ws = Workspace(home)
     run_dir, name = _run_folder(config, ws)
-    _train(config, ws, run_dir, name, resume, show_progress, Console(stderr=True))
+    _train(config, ws, run_dir, name, resume, show_progress, Console(stderr=True), choices)
+
+
+def _choose_defaults(config: TrainConfig) -> tuple[TrainConfig, list[Choice]]:
+    """Settings left unset, chosen from the data (a resumed run's saved config has them all)."""
+    examples = load_examples(config.data)
+    references = [ex.prompt_and_reference()[1] for ex in examples if not ex.is_text]
+    return choose(config, len(examples), references)
 
 
 def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume: bool, show_progress: bool,
-           console: Console) -> TrainResult:
+           console: Console, choices: list[Choice] = ()) -> TrainResult:
     ranks = Ranks.current()
     checkpoints = list_checkpoints(run_dir) if resume else []
     torch.manual_seed(config.seed)  # the same initial adapter on every rank
@@ -139,8 +153,13 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     total_params = sum(_parameter_count(p) for p in model.parameters())
     sizes = {"trainable_parameters": trainable, "parameters": total_params, "precision": precision, "device": device,
              "processes": ranks.world, "train_examples": len(train_set), "val_examples": len(val_set)}
+    if choices:
+        sizes["defaults"] = [c.to_json() for c in choices]
+    if config.eval_generate and val_set:
+        sizes["task_metric"] = config.early_stopping_metric
+    # the best checkpoint by a task score is kept even without early stopping
     stopper = (EarlyStopping(config.early_stopping_metric, config.early_stopping_patience)
-               if config.early_stopping_patience and val_set else None)
+               if val_set and (config.early_stopping_patience or config.early_stopping_metric != "val_loss") else None)
     if ranks.main:
         _write_status(run_dir, ws, name, config, "running", {"steps": total_steps, **sizes})
     autocast = nullcontext() if bf16_base else autocast_context(precision, device)
@@ -228,14 +247,18 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         if ranks.main:
             _write_status(run_dir, ws, name, config, "failed", {"step": state.step})
         raise
-    if stopper is not None and stop:
+    if stopper is not None and stopper.best_step not in (0, state.step):
         stopper.restore_best(model)
         if stopper.metric == "val_loss":
             last_val = stopper.best
         else:
             with autocast:
                 last_val = evaluate(model, val_set, config.batch_size, pad, ranks)
-        sizes.update(stopped_early_at=state.step, best_step=stopper.best_step)
+        sizes.update(best_step=stopper.best_step, **{f"best_{stopper.metric}": stopper.best})
+        if stop:
+            sizes["stopped_early_at"] = state.step
+        if ranks.main:
+            console.print(f"kept the best checkpoint: step {stopper.best_step} ({stopper.metric} {stopper.best:.4f})")
     speed = real_tokens / max(train_seconds, 1e-9)
     result = TrainResult(name, run_dir, state.step, last_loss, val_before, last_val, round(speed, 1),
                          round(train_seconds, 2), model.eval())
@@ -246,6 +269,9 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
         if general is not None:
             sizes["forgetting"] = _check_forgetting(model, tokenizer, config, general, run_dir, ws, method, console)
         _write_status(run_dir, ws, name, config, "succeeded", {**result.to_json(), **sizes})
+        finding = not_learned(metrics.read(), sizes.get("task_metric"))
+        if finding is not None:
+            console.print(f"[yellow]{finding.message}")
     ranks.barrier()
     return result
 
@@ -258,6 +284,11 @@ class _Validation:
         self.model, self.tokenizer, self.val_set, self.config, self.ranks, self.autocast = (
             model, tokenizer, val_set, config, ranks, autocast)
         self.pairs = [c.prompt_and_reference() for c in val_chats[:config.eval_generate]]
+        self.scorer = None
+        if config.scorer and self.pairs:
+            from mentor.evaluate.scores import load_scorer
+
+            self.scorer = load_scorer(config.scorer)  # a bad spec fails now, not at the first validation
 
     def __call__(self) -> dict[str, float]:
         with self.autocast:
@@ -276,7 +307,9 @@ class _Validation:
         lm = LoadedModel(self.model, self.tokenizer, self.config.model)
         answers = generate(lm, [p for p, _ in self.pairs], GenerationOptions(self.config.eval_max_new_tokens))
         self.model.train(was_training)
-        return {m: r.value for m, r in score(answers, [r for _, r in self.pairs], ("rougeL", "bleu", "f1")).items()}
+        metrics = ("rougeL", "bleu", "f1", "exact_match") + (("json",) if self.config.early_stopping_metric == "json" else ())
+        found = score(answers, [r for _, r in self.pairs], metrics, regex=self.config.regex, scorer=self.scorer)
+        return {m: r.value for m, r in found.items()}
 
 
 def _check_forgetting(model, tokenizer, config: TrainConfig, questions: list, run_dir: Path, ws: Workspace, method,

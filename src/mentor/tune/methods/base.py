@@ -12,6 +12,10 @@ from typing import Any
 #   "full"    -> a complete Hugging Face model folder
 STORAGE = ("peft", "weights", "full")
 
+# The learning rate a method trains well at by default (AdamW). Weight-based adapters share one value;
+# prompt-based methods need far larger ones (as in their papers), full fine-tuning a far smaller one.
+ADAPTER_LEARNING_RATE = 2e-4
+
 
 @dataclass(frozen=True)
 class Method:
@@ -24,3 +28,4 @@ class Method:
     not_mergeable_because: str = ""
     prompt_learning: bool = False  # virtual tokens: the loss must go through peft's own forward
     load_kwargs: Callable[[Any], dict] = lambda _options: {}  # extra from_pretrained arguments (quantisation)
+    learning_rate: float = ADAPTER_LEARNING_RATE  # the default when the user sets none

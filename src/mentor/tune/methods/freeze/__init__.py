@@ -39,4 +39,4 @@ def build(model, options: FreezeOptions, tokenizer=None):
 
 
 METHOD = Method("freeze", FreezeOptions, build, "only the last N layers (or named modules) train",
-                storage="weights", mergeable=True)
+                storage="weights", mergeable=True, learning_rate=1e-4)

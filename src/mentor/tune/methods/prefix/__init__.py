@@ -28,4 +28,4 @@ def build(model, options: PrefixOptions, tokenizer=None):
 
 
 METHOD = Method("prefix", PrefixOptions, build, "key/value prefixes on every layer, reparameterised by an MLP",
-                prompt_learning=True, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)
+                prompt_learning=True, learning_rate=1e-2, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)

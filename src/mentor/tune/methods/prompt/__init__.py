@@ -36,4 +36,4 @@ def build(model, options: PromptOptions, tokenizer=None):
 
 
 METHOD = Method("prompt", PromptOptions, build, "trainable soft-prompt embeddings (optional init from text)",
-                prompt_learning=True, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)
+                prompt_learning=True, learning_rate=3e-2, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)

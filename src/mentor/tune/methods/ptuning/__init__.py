@@ -28,4 +28,4 @@ def build(model, options: PTuningOptions, tokenizer=None):
 
 
 METHOD = Method("ptuning", PTuningOptions, build, "virtual tokens from a trainable prompt encoder",
-                prompt_learning=True, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)
+                prompt_learning=True, learning_rate=1e-2, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)

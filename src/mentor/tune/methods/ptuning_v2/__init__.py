@@ -48,4 +48,4 @@ def build(model, options: PTuningV2Options, tokenizer=None):
 
 
 METHOD = Method("ptuning-v2", PTuningV2Options, build, "deep prompts on every layer (prefixes, no MLP)",
-                prompt_learning=True, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)
+                prompt_learning=True, learning_rate=1e-2, not_mergeable_because=VIRTUAL_TOKENS_NOT_MERGEABLE)

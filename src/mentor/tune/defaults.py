@@ -1,0 +1,119 @@
+"""Settings chosen from the data set: whatever the user left unset is decided here, each with its reason.
+
+Measured with ``bench/defaults.py`` (four small private tasks on the embedded 135M model): see the README's
+training section for the table behind each number below.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mentor.tune.config import TrainConfig
+from mentor.tune.methods import get_method
+
+SMALL_DATA = 100  # below this many rows every row trains: a 10% hold-out is too few rows to tell anything
+MAX_VAL_ROWS = 200  # a larger validation set only makes each validation slower
+VAL_RATIO = 0.1
+MIN_STEPS = 100  # a small data set gets at least this many optimizer steps (more epochs)...
+MAX_EPOCHS = 6  # ...but never more than this many passes over it
+BASE_EPOCHS = 3
+LARGE_DATA = 10_000  # from this many rows, fewer passes are enough (and an epoch is long)
+TASK_EVAL_EXAMPLES = 32  # validation answers generated and scored at each validation for the task metric
+REFERENCE_METRIC_CHARS = 40  # references this short (labels, codes, numbers) are scored by exact match
+TASK_METRICS = ("scorer", "regex", "json", "exact_match")
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    value: Any
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "value": self.value, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.value}: {self.reason}"
+
+
+def choose(config: TrainConfig, rows: int, references: list[str | None] | None = None) -> tuple[TrainConfig, list[Choice]]:
+    """Fill every setting left as None in ``config`` for a data set of ``rows`` training rows.
+
+    ``references`` are the last assistant replies of the rows (to pick a task metric for validation);
+    the returned config has no None left among the chosen keys.
+    """
+    choices: list[Choice] = []
+
+    def pick(key: str, value: Any, reason: str) -> Any:
+        """The user's value for ``key``, or ``value`` (recorded with its reason) when they set none."""
+        if getattr(config, key) is not None:
+            return getattr(config, key)
+        choices.append(Choice(key, value, reason))
+        return value
+
+    method = get_method(config.method)
+    pick("learning_rate", method.learning_rate, f"the {method.name} default")
+    pick("lr_scheduler", "linear", "warm up, then decay linearly to 0")
+    if config.val:
+        ratio = pick("val_ratio", 0.0, f"validation comes from {config.val}")
+    elif rows < SMALL_DATA:
+        ratio = pick("val_ratio", 0.0, f"{rows} rows (< {SMALL_DATA}): every row trains; a {VAL_RATIO:.0%} hold-out "
+                                       f"({round(rows * VAL_RATIO)} rows) costs more than it tells")
+    else:
+        share = min(VAL_RATIO, MAX_VAL_ROWS / rows)
+        ratio = pick("val_ratio", round(share, 4), f"{rows} rows: {round(rows * share)} held out to validate "
+                                                   f"(at most {MAX_VAL_ROWS})")
+    train_rows = rows if config.val else rows - round(rows * ratio)
+    has_val = bool(config.val) or round(rows * ratio) > 0
+    per_step = config.batch_size * config.grad_accum * config.nproc
+    steps_per_epoch = max(1, math.ceil(train_rows / per_step))
+    if config.max_steps:
+        pick("epochs", float(BASE_EPOCHS), f"unused: max_steps {config.max_steps} sets the length")
+    elif train_rows >= LARGE_DATA:
+        pick("epochs", 1.0, f"{train_rows} training rows: one pass ({steps_per_epoch} steps) is enough")
+    elif steps_per_epoch * BASE_EPOCHS >= MIN_STEPS:
+        pick("epochs", float(BASE_EPOCHS), f"{steps_per_epoch} steps per epoch x {BASE_EPOCHS} = "
+                                           f"{steps_per_epoch * BASE_EPOCHS} steps")
+    else:
+        epochs = min(MAX_EPOCHS, math.ceil(MIN_STEPS / steps_per_epoch))
+        pick("epochs", float(epochs), f"{train_rows} training rows: {steps_per_epoch} steps per epoch; {epochs} "
+                                      f"epochs give {steps_per_epoch * epochs} steps (small sets need more passes)")
+    task = _task_metric(config, references or [])
+    if not has_val:
+        metric = pick("early_stopping_metric", "val_loss", "no validation set")
+    elif task:
+        metric = pick("early_stopping_metric", task[0], task[1] + "; the best-scoring checkpoint is kept")
+    else:
+        metric = pick("early_stopping_metric", "val_loss", "no task check (pass --scorer or --regex)")
+    if metric == "val_loss":
+        pick("eval_generate", 0, "loss only")
+    else:
+        pick("eval_generate", TASK_EVAL_EXAMPLES, f"answer {TASK_EVAL_EXAMPLES} validation examples at each "
+                                                  f"validation to score {metric}")
+    values = {c.key: c.value for c in choices}
+    return replace(config, **values), choices
+
+
+def _task_metric(config: TrainConfig, references: list[str | None]) -> tuple[str, str] | None:
+    """The task check to validate on: the user's scorer or regex, else exact match for short answers."""
+    if config.scorer:
+        return "scorer", f"your scorer {config.scorer}"
+    if config.regex:
+        return "regex", f"your --regex {config.regex!r}"
+    refs = [r.strip() for r in references if r is not None]
+    if refs and all(len(r) <= REFERENCE_METRIC_CHARS for r in refs):
+        return "exact_match", f"every answer is short (<= {REFERENCE_METRIC_CHARS} characters): scored by exact match"
+    if refs and all(r.startswith(("{", "[")) and _is_json(r) for r in refs):
+        return "exact_match", "every answer is JSON: scored by exact match"
+    return None
+
+
+def _is_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
