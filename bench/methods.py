@@ -2,7 +2,7 @@
 
     python bench/methods.py [--steps 20] [--examples 160] [--max-length 256] [--methods lora,dora,...]
 
-SmolLM2-135M-Instruct, batch 4, each method's default options and a learning rate suited to it,
+SmolLM2-135M-Instruct, batch 4, each method's default options and default learning rate,
 alpaca_en_demo from ../shared/data (loss on assistant tokens). Each method runs in its own process so
 peak RSS is its own. Writes bench/out/methods.md and bench/out/methods.json.
 """
@@ -19,9 +19,6 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "llamafactory-demo" / "alpaca_en_demo.json"
-# Prompt-based methods need far larger learning rates than weight-based ones (as in their papers).
-LEARNING_RATES = {"full": 2e-5, "freeze": 1e-4, "prefix": 1e-2, "prompt": 3e-2, "ptuning": 1e-2, "ptuning-v2": 1e-2,
-                  "ia3": 3e-3}
 
 
 def main() -> None:
@@ -73,9 +70,10 @@ def main() -> None:
 
 def run_one(args) -> None:
     from mentor.tune import load_config, train
+    from mentor.tune.methods import get_method
     from mentor.workspace import Workspace
 
-    lr = LEARNING_RATES.get(args.only, 2e-4)
+    lr = get_method(args.only).learning_rate  # each method's default (prompt-based ones need far larger)
     config = load_config(None, data=str(args.home / "train.jsonl"), val=str(args.home / "val.jsonl"), method=args.only,
                          max_steps=args.steps, batch_size=4, learning_rate=lr, max_length=args.max_length,
                          save_steps=10**6, name=f"bench-{args.only}")

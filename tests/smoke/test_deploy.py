@@ -35,7 +35,7 @@ def _greedy(model, tokenizer, text: str, n: int = 12) -> list[int]:
 @pytest.fixture
 def lora_run(tiny_model, workspace):
     config = load_config(None, model=tiny_model, data=str(SAMPLE), method="lora", max_steps=3, batch_size=4,
-                         max_length=96, learning_rate=5e-3, name="tiny-lora",
+                         max_length=96, learning_rate=5e-3, val_ratio=0.1, name="tiny-lora",
                          method_options={"init_lora_weights": "gaussian"})
     return train(config, workspace, show_progress=False)
 
@@ -144,7 +144,7 @@ def test_memory_estimate_within_25_percent_of_a_real_training_run(tmp_path):
     data = tmp_path / "long.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     cmd = [sys.executable, "-m", "mentor", "train", "--data", str(data), "--method", "lora", "--batch-size", "4",
-           "--max-length", "256", "--max-steps", "2", "--output", str(tmp_path / "run")]
+           "--max-length", "256", "--max-steps", "2", "--val-ratio", "0.1", "--output", str(tmp_path / "run")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
     _, status, usage = os.wait4(proc.pid, 0)
     assert status == 0, proc.stderr.read().decode()[-2000:]

@@ -131,7 +131,9 @@ def test_fine_tuning_job_to_chat(server, tmp_path):
         c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, hyperparameters={"epochs": 2})
     with pytest.raises(openai.BadRequestError, match=r"\br\b"):  # the method's own option names, validated
         c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, method={"type": "dora", "dora": {"options": {"r": "x"}}})
-    job = c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, suffix="fish", seed=1,
+    # 16 rows get no validation split by default (too few to tell): validate on a file of their own
+    val = c.files.create(file=_training_file(tmp_path / "val.jsonl", 4).open("rb"), purpose="fine-tune")
+    job = c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, validation_file=val.id, suffix="fish", seed=1,
                                     hyperparameters={"n_epochs": 1, "batch_size": 4, "learning_rate_multiplier": 10})
     assert job.status == "queued"
     job = _wait(c, job.id)
@@ -155,6 +157,9 @@ def test_fine_tuning_job_to_chat(server, tmp_path):
 def test_cancel_and_a_killed_worker_resumes(server, tmp_path):
     c = server.client
     f = c.files.create(file=_training_file(tmp_path / "train.jsonl", 24).open("rb"), purpose="fine-tune")
+    auto = c.fine_tuning.jobs.create(model=MODEL, training_file=f.id)  # settings chosen from the data at training
+    assert auto.hyperparameters.n_epochs == "auto" and auto.hyperparameters.learning_rate_multiplier == 1.0
+    assert c.fine_tuning.jobs.cancel(auto.id).status == "cancelled"
     long = c.fine_tuning.jobs.create(model=MODEL, training_file=f.id, hyperparameters={"n_epochs": 5, "batch_size": 1})
     _wait(c, long.id, until=("running",))
     assert c.fine_tuning.jobs.cancel(long.id).status == "cancelled"

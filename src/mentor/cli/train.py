@@ -26,7 +26,7 @@ def train_cmd(
     val_ratio: Optional[float] = typer.Option(None, "--val-ratio",
                                               help="share of --data held out (default: none under 100 rows, else 10%)"),
     method: Optional[str] = typer.Option(None, help="full, freeze, lora, dora, qlora, ia3, adapter, prefix, prompt, ptuning, ptuning-v2"),
-    epochs: Optional[float] = typer.Option(None, help="default: 3, more for small data (100+ steps, at most 6)"),
+    epochs: Optional[float] = typer.Option(None, help="default: 3, more for small data (100+ steps, at most 5)"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     grad_accum: Optional[int] = typer.Option(None, "--grad-accum"),
