@@ -50,8 +50,9 @@ def test_a_tiny_task_is_learned_with_default_settings(tmp_path, workspace):
     result = train(load_config(None, data=str(train_file), model=MODEL), workspace, show_progress=False)
     info = json.loads((result.run_dir / "run.json").read_text())
     chosen = {c["key"]: c["value"] for c in info["defaults"]}
-    # 32 rows: every row trains, 8 steps per epoch, so 5 epochs (the most) at the method's learning rate
+    # 32 rows: every row trains, 8 steps per epoch, so 5 epochs (the most); 40 steps take 2.5x larger ones
     assert chosen["val_ratio"] == 0.0 and chosen["epochs"] == 5.0 and info["steps"] == 40
+    assert chosen["learning_rate"] == 5e-4
     after = _accuracy(LoadedModel(result.model, load_tokenizer(MODEL), MODEL), test_file)
     assert before == 0.0
     assert after >= 0.75, f"accuracy {before} -> {after}"

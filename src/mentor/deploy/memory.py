@@ -2,9 +2,9 @@
 
 Two targets. ``gpu``: the usual mixed-precision recipe (bf16 weights and activations, fp32 AdamW state
 and master weights for what trains; QLoRA's base in NF4 with double-quantised scales; gradient
-checkpointing on for QLoRA as in its paper). ``cpu``: how Mentor trains here (fp32 weights, bf16 autocast,
-its chunked loss), with constants measured on this machine's runs of SmolLM2 (see tests/unit/test_memory.py
-and the run that checks them against a real training process).
+checkpointing on for QLoRA as in its paper). ``cpu``: how Mentor trains on a CPU (fp32 weights, bf16 autocast
+where the CPU has native bf16, else plain fp32; its chunked loss), with constants measured on runs of SmolLM2
+(see tests/unit/test_memory_and_advice.py and the smoke test that checks them against a real training process).
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ ADAMW_STATE = 8  # two fp32 moments
 # validation; batch x length from 1x128 to 8x512, with and without gradient checkpointing: all within 18%):
 CPU_RUNTIME = 0.48 * GiB  # Python, torch, transformers, tokenizer, data
 CPU_ACTIVATION = 116  # bytes per token, per layer, per hidden unit kept for backward (fp32 + bf16 autocast copies)
+# The same in fp32 (a CPU without native bf16: no autocast, no bf16 weight cache), fitted to `mentor train` runs on
+# an AMD EPYC without AVX-512 (SmolLM2-135M, LoRA r=8, 2 steps: 4x256, 2x512 and 8x128 tokens)
+CPU_ACTIVATION_FP32 = 215
 CPU_CHECKPOINTED = 40  # the same with gradient checkpointing (layer inputs and what the allocator keeps)
 CPU_LOGITS = 8  # bytes per token per vocabulary entry in the largest loss chunk
 GPU_RUNTIME = 1.0 * GiB  # CUDA context and allocator reserve
@@ -110,8 +113,11 @@ class MemoryEstimate:
 
 def training_memory(shape: ModelShape, method: str = "lora", batch_size: int = 4, seq_len: int = 512,
                     device: str = "cpu", gradient_checkpointing: bool | None = None, lora_rank: int = 8,
-                    trainable: int | None = None) -> MemoryEstimate:
-    """Peak memory of one training step. ``trainable`` overrides the count for methods other than full/LoRA."""
+                    trainable: int | None = None, precision: str = "bf16") -> MemoryEstimate:
+    """Peak memory of one training step. ``trainable`` overrides the count for methods other than full/LoRA.
+
+    ``precision`` (CPU): ``bf16`` autocast, as Mentor trains where the CPU has native bf16, or ``fp32``.
+    """
     if device not in ("cpu", "gpu"):
         raise ValueError("device is 'cpu' or 'gpu'")
     full = method in ("full", "freeze") and trainable is None
@@ -130,9 +136,10 @@ def training_memory(shape: ModelShape, method: str = "lora", batch_size: int = 4
         runtime = GPU_RUNTIME
         kept = 2 * shape.hidden * tokens  # a checkpointed layer keeps only its bf16 input
     else:
-        weights = shape.params * (NF4_BYTES + 2 if method == "qlora" else 4 + 2)  # + bf16 autocast weight cache
+        cache = 2 if precision == "bf16" else 0  # bf16 autocast keeps a bf16 copy of the weights
+        weights = shape.params * ((NF4_BYTES if method == "qlora" else 4) + cache)
         state = trainable * (4 + ADAMW_STATE)
-        per_layer = CPU_ACTIVATION * shape.hidden * tokens
+        per_layer = (CPU_ACTIVATION if precision == "bf16" else CPU_ACTIVATION_FP32) * shape.hidden * tokens
         logits = min(tokens, LOSS_CHUNK) * shape.vocab * CPU_LOGITS
         runtime = CPU_RUNTIME
         kept = CPU_CHECKPOINTED * shape.hidden * tokens
