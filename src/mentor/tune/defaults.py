@@ -1,7 +1,7 @@
 """Settings chosen from the data set: whatever the user left unset is decided here, each with its reason.
 
-Measured with ``bench/defaults.py`` (four small private tasks on the embedded 135M model): see the README's
-training section for the table behind each number below.
+Measured with ``bench/defaults.py`` (small private tasks on the embedded 135M model): the README's benchmark
+section has the table behind these numbers.
 """
 
 from __future__ import annotations
@@ -18,13 +18,12 @@ SMALL_DATA = 100  # below this many rows every row trains: a 10% hold-out is too
 MAX_VAL_ROWS = 200  # a larger validation set only makes each validation slower
 VAL_RATIO = 0.1
 MIN_STEPS = 100  # a small data set gets at least this many optimizer steps (more epochs)...
-MAX_LR_SCALE = 5.0  # a run shorter than MIN_STEPS takes larger steps: the method's rate x MIN_STEPS / steps, up to 5x
 MAX_EPOCHS = 5  # ...but never more than this many passes (time stays within 2x of 3 epochs on 90%)
 BASE_EPOCHS = 3
+MAX_LR_SCALE = 5.0  # a run shorter than MIN_STEPS takes larger steps: the method's rate x MIN_STEPS / steps, up to 5x
 LARGE_DATA = 10_000  # from this many rows, fewer passes are enough (and an epoch is long)
 TASK_EVAL_EXAMPLES = 32  # validation answers generated and scored at each validation for the task metric
 REFERENCE_METRIC_CHARS = 40  # references this short (labels, codes, numbers) are scored by exact match
-TASK_METRICS = ("scorer", "regex", "json", "exact_match")
 
 
 @dataclass(frozen=True)
