@@ -222,7 +222,8 @@ def _train_student(settings: DistillSettings, ws: Workspace, student: str, data:
         return
     config = load_config(None, data=str(data), model=student, method=settings.method,
                          method_options=settings.method_options, epochs=settings.epochs, max_steps=settings.max_steps,
-                         batch_size=settings.batch_size, learning_rate=settings.learning_rate, max_length=settings.max_length,
+                         batch_size=settings.batch_size, learning_rate=settings.learning_rate,
+                         max_length=settings.max_length,
                          seed=settings.seed, output=str(run_dir), name=f"{run_dir.parent.name}-{run_dir.name}",
                          teacher=teacher, distill_alpha=settings.alpha, distill_temperature=settings.kd_temperature,
                          distill_divergence=settings.divergence, teacher_topk=settings.topk)

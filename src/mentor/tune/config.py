@@ -51,7 +51,8 @@ class TrainConfig:
     eval_max_new_tokens: int = 128
     early_stopping_patience: int | None = None  # stop after N evaluations without improvement
     # the validation metric whose best checkpoint is kept (and that early stopping watches)
-    early_stopping_metric: Literal["val_loss", "rougeL", "bleu", "f1", "exact_match", "json", "regex", "scorer"] | None = None
+    early_stopping_metric: Literal["val_loss", "rougeL", "bleu", "f1", "exact_match", "json", "regex",
+                                   "scorer"] | None = None
     scorer: str | None = None  # task check for validation answers: module:function or file.py:function -> bool or [0, 1]
     regex: str | None = None  # task check: a validation answer passes when this pattern matches it
     check_forgetting: list[str] | None = None  # general-knowledge question files: base vs tuned at the end

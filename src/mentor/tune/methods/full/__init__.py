@@ -19,5 +19,5 @@ def build(model, options: FullOptions, tokenizer=None):
     return model
 
 
-METHOD = Method("full", FullOptions, build, "all parameters (saved as a complete model)", storage="full", learning_rate=5e-5,
-                mergeable=True)
+METHOD = Method("full", FullOptions, build, "all parameters (saved as a complete model)", storage="full",
+                mergeable=True, learning_rate=5e-5)

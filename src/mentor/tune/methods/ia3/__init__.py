@@ -21,4 +21,5 @@ def build(model, options: IA3Options, tokenizer=None):
                                            feedforward_modules=options.feedforward_modules))
 
 
-METHOD = Method("ia3", IA3Options, build, "learned rescaling of keys, values and FFN activations", mergeable=True, learning_rate=3e-3)
+METHOD = Method("ia3", IA3Options, build, "learned rescaling of keys, values and FFN activations", mergeable=True,
+                learning_rate=3e-3)
