@@ -100,7 +100,7 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
              batch_size: int = 16) -> list[str]:
     """One reply per conversation (each ending where the assistant should speak), ``batch_size`` decoding
     together; a finished reply's place goes to the next conversation at once (the server's batched decoder)."""
-    from mentor.serve.decode import Row, Sampling, decode_all, stop_token_ids
+    from mentor.inference.decode import Row, Sampling, decode_all, stop_token_ids
 
     tok = lm.tokenizer
     if options.seed is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from mentor.serve.decode import Row, Sampling, choose, decode
+from mentor.inference.decode import Row, Sampling, choose, decode
 
 
 def _row(stop=(), max_tokens=50, **kw):

@@ -59,7 +59,7 @@ def merged_model(source: Source, workspace: Workspace):
     """(model, tokenizer): the tuning folded into the base weights; QLoRA onto the full-precision base.
     The generation config's EOS list holds every token that ends an assistant turn."""
     from mentor.models import load_causal_lm, load_tokenizer
-    from mentor.serve.decode import stop_token_ids
+    from mentor.inference.decode import stop_token_ids
     from mentor.tune.artifact import load_artifact, merge, read_method
 
     if source.artifact is None:

@@ -95,7 +95,7 @@ def _add_tokenizer(writer, tokenizer, config) -> None:
     writer.add_token_list(tokens)
     writer.add_token_types(types)
     writer.add_token_merges(merges)
-    from mentor.serve.decode import stop_token_ids
+    from mentor.inference.decode import stop_token_ids
 
     end_of_turn = _end_of_turn_id(tokenizer, stop_token_ids(tokenizer))
     if tokenizer.bos_token_id is not None:

@@ -78,7 +78,7 @@ def _measure(label: str, load, pairs, max_tokens: int, teacher_answers) -> tuple
     from mentor.data.template import render_prompt
     from mentor.evaluate.evaluation import reference_loss
     from mentor.evaluate.scores import score
-    from mentor.serve.decode import Row, Sampling, decode, stop_token_ids
+    from mentor.inference.decode import Row, Sampling, decode, stop_token_ids
 
     gc.collect()
     with _PeakRSS() as peak:

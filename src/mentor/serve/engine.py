@@ -24,7 +24,7 @@ from mentor.data.template import render_prompt
 from mentor.errors import MentorError
 from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
 from mentor.models.aliases import ALIASES
-from mentor.serve.decode import Row, Sampling, decode, stop_token_ids
+from mentor.inference.decode import Row, Sampling, decode, stop_token_ids
 from mentor.tune.artifact import artifact_dir, read_method
 from mentor.workspace import Workspace
 

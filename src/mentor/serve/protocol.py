@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mentor.serve.decode import Sampling
+from mentor.inference.decode import Sampling
 
 
 class _Request(BaseModel):

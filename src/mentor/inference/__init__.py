@@ -1,0 +1,1 @@
+"""Inference: the decode loop (continuous batching, sampling) that generation, the server, exports and reports share."""
