@@ -42,6 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tasks", default=",".join(TASKS))
     ap.add_argument("--search", default=SEARCH, help="';'-separated flag sets for `mentor train`")
+    ap.add_argument("--no-defaults", action="store_true", help="skip the defaults row (fill in other rows only)")
     ap.add_argument("--no-search", action="store_true")
     ap.add_argument("--no-peft", action="store_true")
     ap.add_argument("--no-base", action="store_true")
@@ -64,7 +65,7 @@ def main() -> None:
         for split, rows in (("train", task.train), ("test", task.test)):
             (folder / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
                                                    encoding="utf-8")
-        systems: list[tuple[str, list[str] | None]] = [("mentor defaults", [])]
+        systems: list[tuple[str, list[str] | None]] = [] if args.no_defaults else [("mentor defaults", [])]
         if not args.no_search:
             systems += [(f"mentor {flags.strip()}", shlex.split(flags)) for flags in args.search.split(";") if flags.strip()]
         if args.baseline_flags:
@@ -174,6 +175,8 @@ def write_tables(results: dict[str, list[dict]], out: Path) -> None:
                       f"{s['steps']} steps" if s else "")
             lines.append(f"| {task} | {r['system']} | {r['score']:.3f} | {extra} | {r['train_seconds']:.0f} | {chosen} |")
         by = {r["system"]: r for r in rows}
+        if "mentor defaults" not in by:  # --no-defaults: the other rows only
+            continue
         default = by["mentor defaults"]
         tuned = [r for r in rows if r["system"].startswith("mentor")]
         best = max(tuned, key=lambda r: r["score"])
