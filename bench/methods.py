@@ -22,7 +22,7 @@ DATA = REPO.parent / "shared" / "data" / "llamafactory-demo" / "alpaca_en_demo.j
 
 
 def main() -> None:
-    from mentor.tune.methods import method_names
+    from mentor.methods import method_names
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=20)
@@ -70,7 +70,7 @@ def main() -> None:
 
 def run_one(args) -> None:
     from mentor.tune import load_config, train
-    from mentor.tune.methods import get_method
+    from mentor.methods import get_method
     from mentor.workspace import Workspace
 
     lr = get_method(args.only).learning_rate  # each method's default (prompt-based ones need far larger)

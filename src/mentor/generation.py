@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import queue
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +19,10 @@ from mentor.data.formats import load_examples
 from mentor.data.template import render_prompt
 from mentor.errors import DataError, MentorError
 from mentor.files import atomic_write_text
+from mentor.inference.backends import Backend, Choice
+from mentor.methods.artifact import artifact_dir, load_artifact, merge, read_method
 from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
 from mentor.precision import model_device, resolve_device
-from mentor.tune.artifact import artifact_dir, load_artifact, read_method
 from mentor.workspace import Workspace
 
 
@@ -33,6 +37,13 @@ class GenerationOptions:
     use_cache: bool = True  # False: re-run the whole sequence each step (slow; for checks and odd models)
     min_new_tokens: int = 0
     repetition_penalty: float = 1.0  # >1 discourages repeating tokens (small models loop under greedy decoding)
+
+    def sampling(self, seed: int | None = None):
+        """The decode loop's settings for one row (``seed``: this row's)."""
+        from mentor.inference.decode import Sampling
+
+        return Sampling(self.max_new_tokens, self.temperature, self.top_p, seed,
+                        repetition_penalty=self.repetition_penalty, min_tokens=self.min_new_tokens)
 
     def kwargs(self, tokenizer) -> dict:
         sampling = self.temperature > 0
@@ -54,6 +65,8 @@ class LoadedModel:
     run: Path | None = None
     peft: bool = False  # a peft adapter that can be switched off in place
     workspace: Workspace | None = None
+    native: Backend | None = None  # a faster backend holding the same weights (None: torch decodes)
+    backend: str = "torch"  # what generates: torch, ctranslate2:int8, ...
 
     @contextmanager
     def base_only(self):
@@ -74,25 +87,93 @@ class LoadedModel:
 
 
 def load_for_inference(model: str | None = None, run: str | None = None, workspace: Workspace | None = None,
-                       trust_remote_code: bool = False, device: str = "cpu") -> LoadedModel:
+                       trust_remote_code: bool = False, device: str = "cpu", backend: str = "torch") -> LoadedModel:
     """The base ``model``, or a run's base with its adapter attached (``model`` defaults to the run's base),
-    on ``device`` (auto, cpu, cuda)."""
+    on ``device`` (auto, cpu, cuda). ``backend`` (see :mod:`mentor.inference.backends`): ``torch``, or ``auto``
+    / ``ctranslate2[:int8|:float32]`` to decode on a native runtime where it can run the model (the torch
+    model stays loaded as the reference and for what the native one cannot do)."""
     ws = workspace or Workspace()
     device = resolve_device(device)
     if run is None:
         name = model or DEFAULT_LLM
         lm = load_causal_lm(name, ws, trust_remote_code=trust_remote_code, device=device)
-        return LoadedModel(lm.eval(), load_tokenizer(name, ws, trust_remote_code), name)
-    run_dir = ws.run_path(run)
-    folder = artifact_dir(run_dir)
-    if folder is None:
-        status = json.loads((run_dir / "run.json").read_text()).get("status")
-        raise MentorError(f"Run '{run}' has no trained model yet (status: {status}); "
-                          f"finish it with: mentor train --resume {run}")
-    method, _, base = read_method(folder)
-    tokenizer = load_tokenizer(str(folder), ws)
-    tuned = load_artifact(folder, ws, model, trust_remote_code, tokenizer=tokenizer, device=device)
-    return LoadedModel(tuned.eval(), tokenizer, model or base, run_dir, method.storage == "peft", ws)
+        loaded = LoadedModel(lm.eval(), load_tokenizer(name, ws, trust_remote_code), name)
+    else:
+        run_dir = ws.run_path(run)
+        folder = artifact_dir(run_dir)
+        if folder is None:
+            status = json.loads((run_dir / "run.json").read_text()).get("status")
+            raise MentorError(f"Run '{run}' has no trained model yet (status: {status}); "
+                              f"finish it with: mentor train --resume {run}")
+        method, _, base = read_method(folder)
+        tokenizer = load_tokenizer(str(folder), ws)
+        tuned = load_artifact(folder, ws, model, trust_remote_code, tokenizer=tokenizer, device=device)
+        loaded = LoadedModel(tuned.eval(), tokenizer, model or base, run_dir, method.storage == "peft", ws)
+    if backend != "torch":
+        attach_backend(loaded, backend, ws, device, trust_remote_code)
+    return loaded
+
+
+def load_run_or_model(name: str, workspace: Workspace, device: str = "cpu") -> LoadedModel:
+    """``name`` as a run of the workspace (its base with the adapter) or else a model alias / folder."""
+    if workspace.get_run(name) is not None or (Path(name) / "run.json").exists():
+        return load_for_inference(run=name, workspace=workspace, device=device)
+    return load_for_inference(name, workspace=workspace, device=device)
+
+
+def attach_backend(lm: LoadedModel, requested: str, ws: Workspace, device: str = "cpu",
+                   trust_remote_code: bool = False) -> Choice:
+    """Give ``lm`` the backend ``requested`` picks for it (converting its weights once), and say which."""
+    from mentor.inference.backends import CT2Backend, TorchBackend, choose, ct2_folder
+
+    architecture, weights, declined, build = _plain_weights(lm, ws, device, trust_remote_code)
+    choice = choose(requested, architecture, declined)
+    if choice.name == "ctranslate2":
+        label = lm.run.name if lm.run else Path(lm.name).name
+        folder = ct2_folder(weights, choice.compute, ws.models_dir, label=label, build=build)
+        fallback = TorchBackend(lm.model, lm.tokenizer)
+        try:
+            lm.native = CT2Backend(folder, lm.tokenizer, choice.compute, fallback=fallback)
+        except RuntimeError as e:  # a damaged cached conversion (disk full, killed copy): convert again, once
+            print(f"the converted copy in {folder} cannot be loaded ({e}); converting again", file=sys.stderr)
+            shutil.rmtree(folder)
+            folder = ct2_folder(weights, choice.compute, ws.models_dir, label=label, build=build)
+            lm.native = CT2Backend(folder, lm.tokenizer, choice.compute, fallback=fallback)
+    lm.backend = choice.label
+    print(f"backend: {choice.label} ({choice.reason})", file=sys.stderr, flush=True)
+    return choice
+
+
+def _plain_weights(lm: LoadedModel, ws: Workspace, device: str, trust_remote_code: bool):
+    """For a native backend: (a Hugging Face folder with the model's config.json, the folder whose weight files
+    identify the weights, why no native backend can take them, a function writing them as a plain Hugging Face
+    folder when they are not one: a merged copy of a tuned run)."""
+    from mentor.models.loading import resolve
+    from mentor.models.quantized import quantization_of
+
+    if device != "cpu":
+        return None, None, f"native backends here run on the CPU, not {device}", None
+    src = resolve(lm.name, ws)
+    if src.kind == "hub":
+        return None, None, "a hub model is not a local folder", None
+    base = Path(src.location)
+    if quantization_of(base):
+        return None, None, "the model is already quantised (ctranslate2 quantises the unquantised model itself)", None
+    if lm.run is None:
+        return base, base, None, None
+    folder = artifact_dir(lm.run)
+    method, _, _ = read_method(folder)
+    if method.storage == "full":
+        return folder, folder, None, None
+    if not method.mergeable:
+        return None, None, f"a {method.name} run cannot be merged into plain weights ({method.not_mergeable_because})", None
+
+    def build(target: Path) -> None:  # merge a fresh copy: lm.model keeps its adapter switchable
+        tuned = load_artifact(folder, ws, lm.name, trust_remote_code, dequantize=True, tokenizer=lm.tokenizer)
+        merge(tuned, method).save_pretrained(target, safe_serialization=True)
+        lm.tokenizer.save_pretrained(target)
+
+    return base, folder, None, build
 
 
 @torch.no_grad()
@@ -100,7 +181,7 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
              batch_size: int = 16) -> list[str]:
     """One reply per conversation (each ending where the assistant should speak), ``batch_size`` decoding
     together; a finished reply's place goes to the next conversation at once (the server's batched decoder)."""
-    from mentor.inference.decode import Row, Sampling, decode_all, stop_token_ids
+    from mentor.inference.decode import Row, decode_all, stop_token_ids
 
     tok = lm.tokenizer
     if options.seed is not None:
@@ -110,13 +191,14 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
         return [_without_cache(lm, p, options) for p in prompts]
     if _prompt_learning(lm.model):
         return _generate_static(lm, prompts, options, batch_size)
-    rows = [Row(tok(p, add_special_tokens=False)["input_ids"],
-                Sampling(options.max_new_tokens, options.temperature, options.top_p,
-                         None if options.seed is None else options.seed + i,
-                         repetition_penalty=options.repetition_penalty, min_tokens=options.min_new_tokens))
+    rows = [Row(tok(p, add_special_tokens=False)["input_ids"], options.sampling(None if options.seed is None else options.seed + i))
             for i, p in enumerate(prompts)]
-    # similar prompt lengths decode together: less left padding
-    decode_all(lm.model, tok, sorted(rows, key=lambda r: len(r.prompt_ids)), stop_token_ids(tok), batch_size)
+    ordered = sorted(rows, key=lambda r: len(r.prompt_ids))  # similar prompt lengths decode together: less padding
+    if lm.native is not None:
+        for start in range(0, len(ordered), batch_size):
+            lm.native.decode(ordered[start:start + batch_size])
+    else:
+        decode_all(lm.model, tok, ordered, stop_token_ids(tok), batch_size)
     return [r.text.strip() for r in rows]
 
 
@@ -175,6 +257,9 @@ def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptio
     from transformers import TextIteratorStreamer
 
     tok = lm.tokenizer
+    if lm.native is not None:
+        yield from _stream_native(lm, conversation, options)
+        return
     if options.seed is not None:
         torch.manual_seed(options.seed)
     enc = tok(render_prompt(conversation, tok), return_tensors="pt", add_special_tokens=False).to(model_device(lm.model))
@@ -195,6 +280,28 @@ def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptio
     thread.join()
     if errors:
         raise errors[0]
+
+
+def _stream_native(lm: LoadedModel, conversation: Conversation, options: GenerationOptions) -> Iterator[str]:
+    from mentor.inference.decode import Row
+
+    pieces: queue.Queue = queue.Queue()
+    row = Row(lm.tokenizer(render_prompt(conversation, lm.tokenizer), add_special_tokens=False)["input_ids"],
+              options.sampling(options.seed), emit=lambda delta, finish: pieces.put(delta))
+
+    def work() -> None:
+        try:
+            lm.native.decode([row])
+        except BaseException as e:  # surfaced in the caller's thread below
+            pieces.put(e)
+        pieces.put(None)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (piece := pieces.get()) is not None:
+        if isinstance(piece, BaseException):
+            raise piece
+        if piece:
+            yield piece
 
 
 def generate_file(lm: LoadedModel, data: str | Path, out: str | Path,

@@ -13,8 +13,8 @@ from mentor.deploy.export import export
 from mentor.errors import MentorError
 from mentor.generation import GenerationOptions, generate, load_for_inference
 from mentor.tune import load_config, train
-from mentor.tune.artifact import artifact_dir, load_artifact, merge, read_method
-from mentor.tune.methods import get_method, method_names
+from mentor.methods.artifact import artifact_dir, load_artifact, merge, read_method
+from mentor.methods import get_method, method_names
 from tests.conftest import SAMPLE
 
 VARIANTS = [
@@ -66,6 +66,16 @@ def check_method(method, options, tiny_model, tmp_path, workspace, device: str) 
     cached = generate(lm, conv, GenerationOptions(max_new_tokens=6, min_new_tokens=6))
     uncached = generate(lm, conv, GenerationOptions(max_new_tokens=6, min_new_tokens=6, use_cache=False))
     assert cached == uncached and cached[0]
+    # the native backend runs every run that has (or merges into) plain weights, with torch's greedy answers
+    native = load_for_inference(run=result.name, workspace=workspace, device=device, backend="auto")
+    if device == "cpu" and spec.mergeable:
+        assert native.backend.startswith("ctranslate2")
+        exact = load_for_inference(run=result.name, workspace=workspace, backend="ctranslate2:float32")
+        answer = generate(exact, conv, GenerationOptions(max_new_tokens=6, min_new_tokens=6))
+        # (QLoRA merges onto the full-precision base; torch answers on the 4-bit one)
+        assert answer == cached if method != "qlora" else answer[0]
+    else:
+        assert native.backend == "torch"
 
     if spec.mergeable:
         folder = artifact_dir(result.run_dir)
@@ -97,7 +107,7 @@ def test_methods_table_counts_parameters_and_mergeability(tiny_model):
 
 def test_ptuning_v2_prefix_from_text_equals_the_text_in_front(tiny_model, tokenizer):
     from mentor.models import load_causal_lm
-    from mentor.tune.methods import parse_options
+    from mentor.methods import parse_options
 
     text = "Lanternfish support answers briefly."
     n = len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -22,14 +22,14 @@ KEY = "test-key"
 
 
 class Server:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, *args: str):
         self.home = home
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = {**os.environ, "MENTOR_HOME": str(home), "MENTOR_API_KEY": KEY}
         self.process = subprocess.Popen([sys.executable, "-m", "mentor", "serve", "--port", str(self.port),
-                                         "--max-tokens", "64"], env=env)
+                                         "--max-tokens", "64", *args], env=env)
         self.client = openai.OpenAI(base_url=f"{self.url}/v1", api_key=KEY, max_retries=0, timeout=120)
         deadline = time.monotonic() + 90
         while True:

@@ -4,7 +4,7 @@ import pytest
 
 from mentor.errors import MentorError
 from mentor.tune import load_config
-from mentor.tune.methods import get_method
+from mentor.methods import get_method
 from tests.conftest import REPO
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from mentor.tune import load_config
 from mentor.tune.defaults import choose
-from mentor.tune.methods import get_method
+from mentor.methods import get_method
 
 LONG = "SELECT name FROM customers WHERE city = 'Oslo' AND joined_year < 2019;"
 

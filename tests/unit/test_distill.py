@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mentor.distill.divergence import divergence, jsd, kl
+from mentor.tune.divergence import divergence, jsd, kl
 from mentor.distill.student import build_student, layer_indices
 from mentor.errors import MentorError
 
@@ -62,7 +62,7 @@ def test_student_keeps_the_chosen_layers_weights(tiny_model):
 
 
 def test_tokenizer_mismatch_is_refused_with_the_way_out(tokenizer):
-    from mentor.distill.loss import check_tokenizers
+    from mentor.tune.distill_loss import check_tokenizers
     from transformers import AutoTokenizer
 
     check_tokenizers(tokenizer, tokenizer, "t", "s")
@@ -77,7 +77,7 @@ def test_distill_loss_matches_its_definition_and_alpha_one_is_cross_entropy(tiny
 
     from mentor.data.conversation import Conversation, Message
     from mentor.data.template import encode
-    from mentor.distill.loss import DistillLoss, precompute_topk
+    from mentor.tune.distill_loss import DistillLoss, precompute_topk
     from mentor.tune.batching import collate
     from mentor.tune.loss import token_loss_sum
 

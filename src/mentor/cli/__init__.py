@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import warnings
 
 import typer
 from rich.console import Console
 
 from mentor.errors import MentorError
+from mentor.quiet import quiet_libraries
 
 app = typer.Typer(name="mentor", help="Turn a general LLM into a domain expert on your own machine.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -34,26 +32,8 @@ def _register() -> None:
     deploy.register(app)
 
 
-def _quiet_libraries() -> None:
-    """Library progress bars and deprecation chatter would bury our own output."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="peft")
-    # bitsandbytes' CPU backend logs a warning about an optional kernels package at import
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    logging.getLogger("jieba").setLevel(logging.WARNING)  # "Building prefix dict..." on first use
-    try:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-    except ImportError:
-        pass
-
-
 def main() -> None:
-    _quiet_libraries()
+    quiet_libraries()
     _register()
     try:
         app()

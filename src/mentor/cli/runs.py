@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Column, Table
 
-from mentor.tune.metrics import MetricsLog
+from mentor.metrics_log import MetricsLog
 from mentor.workspace import Workspace
 
 app = typer.Typer(no_args_is_help=True)

@@ -25,6 +25,9 @@ def serve_cmd(
     max_upload_mb: int = typer.Option(512, help="largest file upload"),
     worker: bool = typer.Option(True, help="run fine-tuning jobs in a worker process"),
     trust_remote_code: bool = typer.Option(False, help="allow model code from model folders (off: safer)"),
+    backend: str = typer.Option("auto", help="what decodes: auto (the fastest that runs the model with torch's "
+                                "answers; printed as each model loads), torch, ctranslate2, ctranslate2:int8 "
+                                "(faster, changes some answers)"),
 ) -> None:
     """Serve chat, completions, embeddings, files, fine-tuning jobs and vector stores (OpenAI's API)."""
     import uvicorn
@@ -39,6 +42,6 @@ def serve_cmd(
         raise MentorError(f"--port {port} is not a valid port.")
     settings = ServeSettings(os.environ.get("MENTOR_HOME"), host, port, api_key, model, max_batch=max_batch,
                              max_tokens=max_tokens, max_upload_bytes=max_upload_mb << 20, worker=worker,
-                             trust_remote_code=trust_remote_code)
+                             trust_remote_code=trust_remote_code, backend=backend)
     console.print(f"Mentor API on http://{host}:{port}/v1 (OpenAI-compatible; docs at /docs)")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")

@@ -38,12 +38,12 @@ def check_new_folder(out: Path) -> None:
 
 
 def find_source(name: str, workspace: Workspace) -> Source:
-    from mentor.tune.artifact import artifact_dir, read_method
+    from mentor.methods.artifact import artifact_dir, read_method
 
     try:
         run_dir = workspace.run_path(name)
     except MentorError:
-        from mentor.deploy.quantize import quantization_of
+        from mentor.models.quantized import quantization_of
 
         if quantization_of(Path(name)):
             raise MentorError(f"'{name}' is already quantised: export or quantise the original model or run.") from None
@@ -60,7 +60,7 @@ def merged_model(source: Source, workspace: Workspace):
     The generation config's EOS list holds every token that ends an assistant turn."""
     from mentor.models import load_causal_lm, load_tokenizer
     from mentor.inference.decode import stop_token_ids
-    from mentor.tune.artifact import load_artifact, merge, read_method
+    from mentor.methods.artifact import load_artifact, merge, read_method
 
     if source.artifact is None:
         tokenizer = load_tokenizer(source.name, workspace)
@@ -98,7 +98,7 @@ def export(name: str, fmt: str, out: str | Path, quantize: str | None = None,
 
 
 def _write_adapter(source: Source, folder: Path, quantize: str | None) -> str:
-    from mentor.tune.artifact import read_method
+    from mentor.methods.artifact import read_method
 
     if quantize:
         raise MentorError("--quantize does not apply to --format adapter (the adapter is small; quantise the base).")

@@ -22,7 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mentor.distill.student import SELECTIONS
-from mentor.distill.teacher import Prompt, keep_answer, load_teacher, read_prompts, sample_key, teacher_answers
+from mentor.distill.teacher import Prompt, keep_answer, read_prompts, sample_key, teacher_answers
+from mentor.generation import load_run_or_model
 from mentor.errors import MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.workspace import Workspace
@@ -92,7 +93,7 @@ def distill(settings: DistillSettings, workspace: Workspace | None = None, conso
                           "needs --temperature above 0 (greedy answers to a prompt are all the same).")
     if settings.layer_selection not in SELECTIONS:
         raise MentorError(f"Unknown --layer-selection '{settings.layer_selection}' (known: {', '.join(SELECTIONS)}).")
-    teacher = load_teacher(settings.teacher, ws)
+    teacher = load_run_or_model(settings.teacher, ws)
     result = DistillResult(out, out / "student")
     if settings.mode == "logits":
         data = _own_answers(train_prompts, out / "data.jsonl", settings.data)
@@ -111,7 +112,7 @@ def distill(settings: DistillSettings, workspace: Workspace | None = None, conso
         console.print(f"teacher answers: {result.train_examples} kept for training, dropped {result.dropped or 'none'}")
     student = settings.student or str(_student_from_teacher(teacher, settings, data, out / "student-init", console))
     if settings.mode != "seq":
-        from mentor.distill.loss import check_tokenizers
+        from mentor.tune.distill_loss import check_tokenizers
 
         check_tokenizers(teacher.tokenizer, load_tokenizer(student, ws), settings.teacher, student)
     del teacher  # training loads its own copy when it needs the teacher (logits)
@@ -148,7 +149,7 @@ def _student_from_teacher(teacher, settings: DistillSettings, data: Path, folder
     from mentor.data.formats import load_examples
     from mentor.data.template import encode
     from mentor.distill.student import block_indices, build_student, layer_indices, save_student
-    from mentor.tune.artifact import artifact_dir, merge, read_method
+    from mentor.methods.artifact import artifact_dir, merge, read_method
 
     info = folder / "mentor-student.json"
     wanted = {"layers": settings.student_layers, "selection": settings.layer_selection}

@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mentor.data.formats import load_examples
-from mentor.distill.teacher import load_teacher, read_cache, sample_key
+from mentor.distill.teacher import read_cache, sample_key
+from mentor.generation import load_run_or_model
 from mentor.errors import MentorError
 from mentor.files import atomic_write_json, atomic_write_text
 from mentor.workspace import Workspace
@@ -46,7 +47,7 @@ def distill_report(folder: str | Path, workspace: Workspace | None = None, max_n
     max_tokens = max_new_tokens or settings["max_new_tokens"]
     keys = [[sample_key(p.fingerprint(), j) for j in range(settings.get("samples", 1))] for p, _ in pairs]
     rows, teacher_answers = [], [[cached[k].answer for k in ks if k in cached] for ks in keys]
-    models = [("teacher", lambda: load_teacher(settings["teacher"], ws))]
+    models = [("teacher", lambda: load_run_or_model(settings["teacher"], ws))]
     models.append(("student (distilled)", lambda: load_for_inference(run=str(out / "student"), workspace=ws)))
     if (out / "baseline" / "run.json").exists():
         models.append(("student (no teacher)", lambda: load_for_inference(run=str(out / "baseline"), workspace=ws)))
@@ -125,7 +126,7 @@ def _with_reply(prompt, reply: str):
 def _disk_mb(lm) -> float:
     """Weights on disk: the run's artifact plus, for adapters, the base model they need."""
     from mentor.models import resolve
-    from mentor.tune.artifact import artifact_dir, read_method
+    from mentor.methods.artifact import artifact_dir, read_method
 
     folders = []
     if lm.run is not None:

@@ -12,17 +12,6 @@ from mentor.data.conversation import Conversation, Message
 from mentor.data.formats import json_records, load_examples
 from mentor.errors import DataError
 from mentor.files import atomic_write_text
-from mentor.workspace import Workspace
-
-
-def load_teacher(name: str, ws: Workspace, device: str = "cpu"):
-    """A run of the workspace (its base with the adapter) or a model alias / folder."""
-    from mentor.generation import load_for_inference
-
-    is_run = ws.get_run(name) is not None or (Path(name) / "run.json").exists()
-    if is_run:
-        return load_for_inference(run=name, workspace=ws, device=device)
-    return load_for_inference(name, workspace=ws, device=device)
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from mentor.evaluate import html, plots
 from mentor.evaluate.compare import comparison_sections
 from mentor.evaluate.diagnosis import Finding, diagnose
 from mentor.files import atomic_dir
-from mentor.tune.metrics import MetricsLog
+from mentor.metrics_log import MetricsLog
 from mentor.workspace import Workspace
 
 
@@ -68,13 +68,17 @@ def build_report(run: str, workspace: Workspace | None = None, out: Path | None 
 
 
 def _training_replies(run_dir: Path) -> list[str]:
+    import yaml
+
     from mentor.data.formats import load
     from mentor.errors import MentorError
-    from mentor.tune.config import load_config
 
+    path = (yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}).get("data")
     try:
-        data = load(load_config(run_dir / "config.yaml").data)
+        data = load(path) if path else None
     except MentorError:  # the training file may have moved since; memorisation is then not checked
+        return []
+    if data is None:
         return []
     return [m.content for ex in data.examples for m in ex.messages if m.role == "assistant"]
 

@@ -76,7 +76,7 @@ def load_causal_lm(name: str, workspace: Workspace | None = None, dtype: torch.d
 
     src = resolve(name, workspace)
     if src.kind == "local":
-        from mentor.deploy.quantize import load_quantized, quantization_of
+        from mentor.models.quantized import load_quantized, quantization_of
 
         quantized = quantization_of(Path(src.location))
         if quantized == "mentor":  # `mentor quantize` int8/int4 (bitsandbytes loads below)

@@ -44,6 +44,7 @@ class ServeSettings:
     max_waiting: int = 64  # rows waiting beyond which requests get 429
     worker: bool = True  # run fine-tuning jobs in a worker process
     trust_remote_code: bool = False
+    backend: str = "auto"  # what decodes: auto, torch, ctranslate2[:int8|:float32] (mentor.inference.backends)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -54,7 +55,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         state = app.state
         state.engine = Engine(ws, settings.model, settings.max_batch, settings.max_waiting,
-                              trust_remote_code=settings.trust_remote_code)
+                              trust_remote_code=settings.trust_remote_code, backend=settings.backend)
         supervisor = WorkerSupervisor(ws, state.jobs) if settings.worker else None
         if supervisor:
             supervisor.start()

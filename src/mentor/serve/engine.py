@@ -22,10 +22,11 @@ import torch
 from mentor.data.conversation import Conversation
 from mentor.data.template import render_prompt
 from mentor.errors import MentorError
-from mentor.models import DEFAULT_LLM, load_causal_lm, load_tokenizer
-from mentor.models.aliases import ALIASES
+from mentor.inference.backends import NAMES, Backend
 from mentor.inference.decode import Row, Sampling, decode, stop_token_ids
-from mentor.tune.artifact import artifact_dir, read_method
+from mentor.methods.artifact import artifact_dir, read_method
+from mentor.models import DEFAULT_LLM, load_tokenizer
+from mentor.models.aliases import ALIASES
 from mentor.workspace import Workspace
 
 
@@ -120,12 +121,15 @@ class _Loaded:
     serial: bool = False  # prompt-learning methods: peft's own generate, one request at a time
     adapters: set[str] = field(default_factory=set)
     used: float = 0.0
+    native: Backend | None = None  # the backend the model decodes on when it is not torch (base or merged weights)
 
 
 class Engine:
     def __init__(self, workspace: Workspace, default_model: str = DEFAULT_LLM, max_batch: int = 8,
-                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False):
-        self.ws, self.default_model = workspace, default_model
+                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False, backend: str = "auto"):
+        if backend not in NAMES:
+            raise MentorError(f"Unknown backend '{backend}'; choose one of: {', '.join(NAMES)}.")
+        self.ws, self.default_model, self.backend = workspace, default_model, backend
         self.max_batch, self.max_waiting, self.max_loaded = max_batch, max_waiting, max_loaded
         self.trust_remote_code = trust_remote_code
         self._active: list[_Request] = []  # the requests being decoded now
@@ -233,12 +237,15 @@ class Engine:
         tok = self.tokenizer(target)
         eos = stop_token_ids(tok)
         rows = self._rows(batch)
+        admit = lambda active: self._admit(target, active)  # noqa: E731
         with self._adapter(loaded, target), torch.inference_mode():
             if loaded.serial:
                 for row in rows:
                     _generate_serial(loaded.model, tok, row, eos)
+            elif loaded.native is not None and not (target.shared and target.run):  # adapters decode in torch
+                loaded.native.decode(rows, admit=admit)
             else:
-                decode(loaded.model, tok, rows, eos, admit=lambda active: self._admit(target, active))
+                decode(loaded.model, tok, rows, eos, admit=admit)
 
     def _admit(self, target: Target, active: int) -> list[Row]:
         """Waiting requests for the same model that fit beside ``active`` rows: they join the running batch."""
@@ -284,15 +291,14 @@ class Engine:
         if loaded is None:
             while len(self._loaded) >= self.max_loaded:  # least recently used goes
                 del self._loaded[min(self._loaded, key=lambda k: self._loaded[k].used)]
-            if target.run and not target.shared:
-                from mentor.generation import load_for_inference
+            from mentor.generation import load_for_inference
 
-                lm = load_for_inference(run=target.run, workspace=self.ws, trust_remote_code=self.trust_remote_code)
-                method, _, _ = read_method(artifact_dir(target.run_dir))
-                loaded = _Loaded(lm.model, lm.tokenizer, serial=method.prompt_learning)
-            else:
-                model = load_causal_lm(target.base, self.ws, trust_remote_code=self.trust_remote_code).eval()
-                loaded = _Loaded(model, self.tokenizer(Target(target.base, target.base)))
+            own = bool(target.run and not target.shared)  # a run with weights of its own (else the base)
+            lm = load_for_inference(target.base if not own else None, target.run if own else None, self.ws,
+                                    self.trust_remote_code, backend=self.backend)
+            method = read_method(artifact_dir(target.run_dir))[0] if own else None
+            loaded = _Loaded(lm.model, lm.tokenizer if own else self.tokenizer(Target(target.base, target.base)),
+                             serial=bool(method and method.prompt_learning), native=lm.native)
             self._loaded[target.key] = loaded
         if target.shared and target.run not in loaded.adapters:
             from peft import PeftModel

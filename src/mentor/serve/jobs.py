@@ -18,8 +18,8 @@ from mentor.errors import MentorError
 from mentor.serve.engine import NotFound, model_id
 from mentor.tune.checkpoint import list_checkpoints
 from mentor.tune.config import TrainConfig, load_config
-from mentor.tune.methods import get_method, method_names
-from mentor.tune.metrics import MetricsLog
+from mentor.methods import get_method, method_names
+from mentor.metrics_log import MetricsLog
 from mentor.workspace import Workspace
 
 MAX_ATTEMPTS = 3

@@ -85,7 +85,7 @@ def _watch(jobs: JobStore, job_id: str, parent: int, stop: threading.Event) -> N
 
 
 if __name__ == "__main__":
-    from mentor.cli import _quiet_libraries
+    from mentor.quiet import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     serve_jobs(sys.argv[1])

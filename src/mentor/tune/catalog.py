@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mentor.deploy.memory import ModelShape, training_memory
 from mentor.models import load_causal_lm, load_tokenizer
 from mentor.precision import resolve_precision
-from mentor.tune.methods import get_method, method_names, parse_options
+from mentor.methods import get_method, method_names, parse_options
 from mentor.workspace import Workspace
 
 

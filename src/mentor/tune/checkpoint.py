@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from mentor.errors import MentorError
 from mentor.files import atomic_dir
+from mentor.methods.artifact import load_trainable, trainable_state
 
 
 @dataclass
@@ -23,20 +23,6 @@ class LoopState:
     batches_done: int = 0  # micro-batches of ``epoch`` already consumed
     tokens: int = 0  # supervised tokens seen
     elapsed: float = 0.0  # seconds of training so far
-
-
-def trainable_state(model) -> dict[str, torch.Tensor]:
-    return {n: p.detach().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-
-def load_trainable(model, file: Path) -> None:
-    """Put saved trained tensors back into a freshly built model; every trainable tensor must be there."""
-    weights = load_file(file)
-    missing = set(trainable_state(model)) - set(weights)
-    if missing:
-        raise MentorError(f"{file} does not match the model: {len(missing)} trained tensors missing "
-                          f"(e.g. {sorted(missing)[0]}).")
-    model.load_state_dict(weights, strict=False)
 
 
 def save_checkpoint(run_dir: Path, model, optimizer, scheduler, state: LoopState, keep: int) -> Path:

@@ -12,7 +12,7 @@ from pydantic.dataclasses import dataclass
 
 from mentor.errors import MentorError
 from mentor.models.aliases import DEFAULT_LLM
-from mentor.tune.methods import get_method, parse_options
+from mentor.methods import get_method, parse_options
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

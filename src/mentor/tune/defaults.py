@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mentor.tune.config import TrainConfig
-from mentor.tune.methods import get_method
+from mentor.methods import get_method
 
 SMALL_DATA = 100  # below this many rows every row trains: a 10% hold-out is too few rows to tell anything
 MAX_VAL_ROWS = 200  # a larger validation set only makes each validation slower

@@ -22,7 +22,7 @@ from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
 from mentor.precision import (autocast_context, model_device, resolve_device, resolve_precision,
                               trainable_layers_in_fp32)
-from mentor.tune.artifact import artifact_dir, keep_initial_adapter, save_artifact
+from mentor.methods.artifact import artifact_dir, keep_initial_adapter, save_artifact
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
 from mentor.tune.config import TrainConfig, load_config
@@ -30,8 +30,8 @@ from mentor.tune.defaults import Choice, choose
 from mentor.tune.distributed import Ranks, launch
 from mentor.tune.early_stopping import EarlyStopping
 from mentor.tune.loss import causal_lm, token_loss_sum
-from mentor.tune.methods import get_method
-from mentor.tune.metrics import MetricsLog
+from mentor.methods import get_method
+from mentor.metrics_log import MetricsLog
 from mentor.workspace import Workspace
 
 
@@ -117,7 +117,7 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
                                         device=device, **extra), options, tokenizer)
     loss_fn = token_loss_sum
     if config.teacher:
-        from mentor.distill.loss import distill_loss_for
+        from mentor.tune.distill_loss import distill_loss_for
 
         loss_fn = distill_loss_for(config, ws, tokenizer, train_set, run_dir, console, device)
     params = [p for p in model.parameters() if p.requires_grad]

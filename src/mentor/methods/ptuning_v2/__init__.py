@@ -12,9 +12,9 @@ import torch
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from mentor.tune.methods.base import Method
-from mentor.tune.methods.prefix import prefix_model
-from mentor.tune.methods.prompt import VIRTUAL_TOKENS_NOT_MERGEABLE
+from mentor.methods.base import Method
+from mentor.methods.prefix import prefix_model
+from mentor.methods.prompt import VIRTUAL_TOKENS_NOT_MERGEABLE
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

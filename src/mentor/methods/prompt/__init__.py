@@ -10,7 +10,7 @@ import torch
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from mentor.tune.methods.base import Method
+from mentor.methods.base import Method
 
 VIRTUAL_TOKENS_NOT_MERGEABLE = "its virtual tokens are extra inputs, not a change to the weights"
 

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from torch.utils.checkpoint import checkpoint
 
 from mentor.data.template import IGNORE_INDEX
-from mentor.distill.divergence import divergence
+from mentor.tune.divergence import divergence
 from mentor.errors import MentorError
 from mentor.precision import model_device
 from mentor.tune.batching import collate
@@ -147,9 +147,9 @@ class DistillLoss:
 def distill_loss_for(config, ws, tokenizer, train_set, run_dir: Path, console, device: str = "cpu") -> DistillLoss:
     """The loss for ``mentor train --teacher``: loads the teacher, checks the tokenizers, and with
     ``teacher_topk`` computes (or re-uses) the stored top-k log-probabilities."""
-    from mentor.distill.teacher import load_teacher
+    from mentor.generation import load_run_or_model
 
-    teacher = load_teacher(config.teacher, ws, device)
+    teacher = load_run_or_model(config.teacher, ws, device)
     check_tokenizers(teacher.tokenizer, tokenizer, config.teacher, config.model)
     topk = None
     if config.teacher_topk:

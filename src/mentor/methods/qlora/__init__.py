@@ -12,8 +12,8 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
 from mentor.errors import MentorError
-from mentor.tune.methods.base import Method
-from mentor.tune.methods.lora import LoraOptions, lora_config
+from mentor.methods.base import Method
+from mentor.methods.lora import LoraOptions, lora_config
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

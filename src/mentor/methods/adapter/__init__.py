@@ -16,7 +16,7 @@ from pydantic.dataclasses import dataclass
 from torch import nn
 
 from mentor.errors import MentorError
-from mentor.tune.methods.base import Method
+from mentor.methods.base import Method
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 

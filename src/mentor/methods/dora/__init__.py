@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from mentor.tune.methods.base import Method
-from mentor.tune.methods.lora import LoraOptions, lora_config
+from mentor.methods.base import Method
+from mentor.methods.lora import LoraOptions, lora_config
 
 
 def build(model, options: LoraOptions, tokenizer=None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from mentor.tune.methods.base import Method
+from mentor.methods.base import Method
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

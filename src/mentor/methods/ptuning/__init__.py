@@ -7,8 +7,8 @@ from typing import Literal
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from mentor.tune.methods.base import Method
-from mentor.tune.methods.prompt import VIRTUAL_TOKENS_NOT_MERGEABLE
+from mentor.methods.base import Method
+from mentor.methods.prompt import VIRTUAL_TOKENS_NOT_MERGEABLE
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

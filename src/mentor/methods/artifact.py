@@ -9,17 +9,34 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from mentor.errors import MentorError
 from mentor.files import atomic_dir
+from mentor.methods import Method, get_method, parse_options
 from mentor.models import load_causal_lm
-from mentor.tune.checkpoint import load_trainable, trainable_state
-from mentor.tune.methods import Method, get_method, parse_options
 from mentor.workspace import Workspace
 
+if TYPE_CHECKING:
+    import torch
+
 ARTIFACT_DIRS = ("adapter", "model")  # "model" for full fine-tuning, "adapter" for everything else
+
+
+def trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def load_trainable(model, file: Path) -> None:
+    """Put saved trained tensors back into a freshly built model; every trainable tensor must be there."""
+    weights = load_file(file)
+    missing = set(trainable_state(model)) - set(weights)
+    if missing:
+        raise MentorError(f"{file} does not match the model: {len(missing)} trained tensors missing "
+                          f"(e.g. {sorted(missing)[0]}).")
+    model.load_state_dict(weights, strict=False)
 
 
 def artifact_dir(run_dir: Path) -> Path | None:

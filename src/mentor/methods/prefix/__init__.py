@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
-from mentor.tune.methods.base import Method
-from mentor.tune.methods.prompt import VIRTUAL_TOKENS_NOT_MERGEABLE
+from mentor.methods.base import Method
+from mentor.methods.prompt import VIRTUAL_TOKENS_NOT_MERGEABLE
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

@@ -8,7 +8,7 @@ from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass
 
 from mentor.errors import MentorError
-from mentor.tune.methods.base import Method
+from mentor.methods.base import Method
 
 
 @dataclass(config=ConfigDict(extra="forbid"))

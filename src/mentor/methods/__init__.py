@@ -1,4 +1,4 @@
-"""Tuning methods: one folder each (``tune/methods/<name>/``) with an options class and ``build()``.
+"""Tuning methods: one folder each (``methods/<name>/``) with an options class and ``build()``.
 
 Adding a method is one folder and one line in ``_REGISTRY``.
 """
@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mentor.errors import MentorError
-from mentor.tune.methods import adapter, dora, freeze, full, ia3, lora, prefix, prompt, ptuning, ptuning_v2, qlora
-from mentor.tune.methods.base import Method
+from mentor.methods import adapter, dora, freeze, full, ia3, lora, prefix, prompt, ptuning, ptuning_v2, qlora
+from mentor.methods.base import Method
 
 _REGISTRY: dict[str, Method] = {m.name: m for m in (
     full.METHOD, freeze.METHOD, lora.METHOD, dora.METHOD, qlora.METHOD, ia3.METHOD, adapter.METHOD,
