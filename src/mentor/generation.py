@@ -37,13 +37,15 @@ class GenerationOptions:
     use_cache: bool = True  # False: re-run the whole sequence each step (slow; for checks and odd models)
     min_new_tokens: int = 0
     repetition_penalty: float = 1.0  # >1 discourages repeating tokens (small models loop under greedy decoding)
+    constraint: object = None  # an inference.grammar.Constraint every reply follows (JSON schema, tool calls)
 
     def sampling(self, seed: int | None = None):
         """The decode loop's settings for one row (``seed``: this row's)."""
         from mentor.inference.decode import Sampling
 
         return Sampling(self.max_new_tokens, self.temperature, self.top_p, seed,
-                        repetition_penalty=self.repetition_penalty, min_tokens=self.min_new_tokens)
+                        repetition_penalty=self.repetition_penalty, min_tokens=self.min_new_tokens,
+                        constraint=self.constraint)
 
     def kwargs(self, tokenizer) -> dict:
         sampling = self.temperature > 0
@@ -187,6 +189,9 @@ def generate(lm: LoadedModel, conversations: list[Conversation], options: Genera
     if options.seed is not None:
         torch.manual_seed(options.seed)
     prompts = [render_prompt(c, tok) for c in conversations]
+    if options.constraint is not None and (not options.use_cache or _prompt_learning(lm.model)):
+        raise MentorError("constrained decoding (a JSON schema, tools) runs in the batched decoder; prompt-learning "
+                          "runs and use_cache=False decode elsewhere and take no grammar.")
     if not options.use_cache:
         return [_without_cache(lm, p, options) for p in prompts]
     if _prompt_learning(lm.model):
@@ -257,8 +262,8 @@ def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptio
     from transformers import TextIteratorStreamer
 
     tok = lm.tokenizer
-    if lm.native is not None:
-        yield from _stream_native(lm, conversation, options)
+    if lm.native is not None or options.constraint is not None:
+        yield from _stream_rows(lm, conversation, options)
         return
     if options.seed is not None:
         torch.manual_seed(options.seed)
@@ -282,7 +287,9 @@ def stream(lm: LoadedModel, conversation: Conversation, options: GenerationOptio
         raise errors[0]
 
 
-def _stream_native(lm: LoadedModel, conversation: Conversation, options: GenerationOptions) -> Iterator[str]:
+def _stream_rows(lm: LoadedModel, conversation: Conversation, options: GenerationOptions) -> Iterator[str]:
+    """Stream through the backends' decode loop (the native backend, or torch's for a constraint)."""
+    from mentor.inference.backends import TorchBackend
     from mentor.inference.decode import Row
 
     pieces: queue.Queue = queue.Queue()
@@ -291,7 +298,7 @@ def _stream_native(lm: LoadedModel, conversation: Conversation, options: Generat
 
     def work() -> None:
         try:
-            lm.native.decode([row])
+            (lm.native or TorchBackend(lm.model, lm.tokenizer)).decode([row])
         except BaseException as e:  # surfaced in the caller's thread below
             pieces.put(e)
         pieces.put(None)
@@ -305,13 +312,16 @@ def _stream_native(lm: LoadedModel, conversation: Conversation, options: Generat
 
 
 def generate_file(lm: LoadedModel, data: str | Path, out: str | Path,
-                  options: GenerationOptions = GenerationOptions()) -> int:
-    """For each conversation: drop its last assistant turn, generate one, write prompt/reference/prediction JSONL."""
+                  options: GenerationOptions = GenerationOptions(), tools: list = ()) -> int:
+    """For each conversation: drop its last assistant turn, generate one, write prompt/reference/prediction JSONL.
+    ``tools`` (data.tools.Tool) are offered to every conversation."""
+    from mentor.data.tools import with_tools
+
     examples = load_examples(data)
     if any(ex.is_text for ex in examples):
         raise DataError(f"{data} holds plain text; generation needs conversations (chat, Alpaca or ShareGPT).")
     pairs = [ex.prompt_and_reference() for ex in examples]
-    predictions = generate(lm, [p for p, _ in pairs], options)
+    predictions = generate(lm, [with_tools(p, tools) for p, _ in pairs], options)
     lines = []
     for (prompt, reference), ex, prediction in zip(pairs, examples, predictions, strict=True):
         lines.append(json.dumps({"line": ex.line, "messages": prompt.to_json()["messages"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -9,8 +10,15 @@ import typer
 from rich.console import Console
 
 from mentor.data.conversation import Conversation, Message
+from mentor.data.tools import parse_calls, read_tools, with_tools
 from mentor.errors import MentorError
-from mentor.generation import GenerationOptions, generate, generate_file, load_for_inference, stream
+from mentor.generation import (
+    GenerationOptions,
+    generate,
+    generate_file,
+    load_for_inference,
+    stream,
+)
 
 _MODEL = typer.Option(None, help="alias, local folder or hub id (default: the run's base, else smollm2-135m-instruct)")
 _RUN = typer.Option(None, help="fine-tuned run whose adapter to apply")
@@ -35,20 +43,56 @@ def generate_cmd(
     system: Optional[str] = typer.Option(None, help="system prompt for --prompt"),
     max_new_tokens: int = _MAX_NEW, temperature: float = _TEMP, top_p: float = _TOP_P,
     seed: Optional[int] = typer.Option(None), device: str = _DEVICE, backend: str = _BACKEND,
+    json_schema: Optional[Path] = typer.Option(None, "--json-schema", help="a JSON schema file: every reply is JSON "
+                                               "that validates against it (constrained decoding)"),
+    tools: Optional[Path] = typer.Option(None, help="a JSON file with OpenAI function tools (a list, or {\"tools\": "
+                                         "[...]}): the model may call them; calls print as JSON"),
+    tool_choice: str = typer.Option("auto", "--tool-choice", help="auto (text or calls), required, or a tool's name"),
 ) -> None:
     """Generate a reply to --prompt, or to every conversation in --data (written to --out)."""
     if (prompt is None) == (data is None):
         raise MentorError("Pass exactly one of --prompt TEXT or --data FILE (with --out FILE).")
     if data is not None and out is None:
         raise MentorError("--data needs --out FILE for the predictions.")
-    options = GenerationOptions(max_new_tokens, temperature, top_p, seed)
+    declared, constraint = _structure(json_schema, tools, tool_choice)
+    options = GenerationOptions(max_new_tokens, temperature, top_p, seed, constraint=constraint)
     lm = load_for_inference(model, run, device=device, backend=backend)
     if data is not None:
-        n = generate_file(lm, data, out, options)
+        n = generate_file(lm, data, out, options, tools=declared)
         Console(stderr=True).print(f"wrote {n} predictions to {out}")
         return
     messages = ((Message("system", system),) if system else ()) + (Message("user", prompt),)
-    print(generate(lm, [Conversation(messages)], options)[0])
+    reply = generate(lm, [with_tools(Conversation(messages), declared)], options)[0]
+    if declared:
+        content, calls = parse_calls(reply)
+        print(json.dumps({"content": content, "tool_calls": [{"name": c.name, "arguments": json.loads(c.arguments)}
+                                                              for c in calls]}, ensure_ascii=False))
+    else:
+        print(reply)
+
+
+def _structure(json_schema: Path | None, tools: Path | None, tool_choice: str):
+    """(tools, constraint) from --json-schema / --tools."""
+    from mentor.inference import grammar
+
+    if json_schema is not None and tools is not None:
+        raise MentorError("Pass one of --json-schema and --tools.")
+    if json_schema is not None:
+        return [], grammar.json_schema(_json_file(json_schema, "--json-schema"))
+    if tools is None:
+        return [], None
+    spec = _json_file(tools, "--tools")
+    declared = read_tools(spec.get("tools", []) if isinstance(spec, dict) else spec, where=str(tools))
+    return declared, grammar.tool_calls(declared, tool_choice)
+
+
+def _json_file(path: Path, flag: str):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise MentorError(f"{flag} {path}: cannot read it ({e.strerror}).") from None
+    except json.JSONDecodeError as e:
+        raise MentorError(f"{flag} {path}:{e.lineno}: not JSON ({e.msg}).") from None
 
 
 def chat_cmd(

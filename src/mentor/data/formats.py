@@ -200,9 +200,39 @@ def _finish(messages: list[Message], line: int, report, where: str) -> Conversat
 
 
 def _from_openai(obj: dict, line: int, report) -> Conversation | None:
+    raw = obj.get("messages")
+    if "tools" in obj or isinstance(raw, list) and any(
+            isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")) for m in raw):
+        return _from_openai_tools(obj, line, report)
     roles = {r: r for r in ROLES}
     messages = _turns(obj, "messages", "role", "content", roles, f"one of {', '.join(ROLES)}", report)
     return None if messages is None else _finish(messages, line, report, "messages")
+
+
+def _from_openai_tools(obj: dict, line: int, report) -> Conversation | None:
+    """A chat with ``tools``, assistant ``tool_calls`` and ``tool`` results: rendered in the tool-call text
+    format (see :mod:`mentor.data.tools`); every call is checked against the declared tools' schemas."""
+    from mentor.data.tools import Call, as_conversation, check_call, read_tools
+
+    raw = obj.get("messages")
+    if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
+        report("messages", "expected a non-empty list of {role, content} objects")
+        return None
+    try:
+        tools = read_tools(obj.get("tools") or [])
+        conversation = as_conversation(raw, tools, line=line)
+    except DataError as e:
+        field, _, message = str(e).partition(": ")
+        report(field, message)
+        return None
+    for i, m in enumerate(raw):
+        for j, c in enumerate(m.get("tool_calls") or []):
+            fn = c.get("function") or {}
+            why = check_call(Call(fn.get("name", ""), fn.get("arguments") or "{}"), tools) if tools else None
+            if why:
+                report(f"messages[{i}].tool_calls[{j}]", why)
+                return None
+    return _finish(list(conversation.messages), line, report, "messages")
 
 
 def _turns(obj: dict, key: str, role_key: str, content_key: str, roles: dict[str, str], expected: str,

@@ -155,8 +155,8 @@ class CT2Backend:
             penalised = [r for r in waiting if _needs_torch(r.sampling)]
             if penalised:
                 if self.fallback is None:
-                    raise MentorError("presence, frequency and repetition penalties need the torch backend "
-                                      "(--backend torch).")
+                    raise MentorError("penalties, constrained decoding (JSON schemas, tool calls) and logprobs need "
+                                      "the torch backend (--backend torch).")
                 self.fallback.decode(penalised)
             groups: dict[tuple, list[Row]] = {}
             for r in waiting:
@@ -223,8 +223,10 @@ class CT2Backend:
 
 def _needs_torch(s: Sampling) -> bool:
     """Penalties ctranslate2 lacks (presence, frequency) or counts differently (repetition: generated tokens
-    only, where transformers and OpenAI-style servers count the prompt too)."""
-    return bool(s.presence_penalty or s.frequency_penalty or s.repetition_penalty != 1.0)
+    only, where transformers and OpenAI-style servers count the prompt too); a grammar or logprobs (its
+    generator takes no logits mask and reports no alternatives)."""
+    return bool(s.presence_penalty or s.frequency_penalty or s.repetition_penalty != 1.0
+                or s.constraint is not None or s.logprobs is not None)
 
 
 def _group(s: Sampling) -> tuple:

@@ -20,6 +20,8 @@ class Sampling:
     frequency_penalty: float = 0.0
     repetition_penalty: float = 1.0  # transformers' kind: seen tokens' logits divided (>0) or multiplied (<0)
     min_tokens: int = 0  # end-of-text is not allowed before this many tokens
+    constraint: object = None  # a grammar.Constraint the reply must follow (JSON schema, tool calls)
+    logprobs: int | None = None  # record each token's log-probability and this many alternatives (None: off)
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Row:
     finish_reason: str | None = None
     generator: torch.Generator | None = None
     cancelled: Callable[[], bool] = lambda: False  # the client went away: stop spending compute on it
+    matcher: object = None  # the constraint's grammar state (made by ``decode``)
+    logprobs: list[tuple[int, float, list[tuple[int, float]]]] = field(default_factory=list)  # (token, logprob, top)
 
     def __post_init__(self) -> None:
         if self.sampling.seed is not None:
@@ -85,16 +89,34 @@ def choose(logits: torch.Tensor, row: Row, eos_ids: set[int] = frozenset()) -> i
         seen = torch.tensor(row.prompt_ids + row.ids, device=logits.device).unique()
         picked = logits[seen]
         logits[seen] = torch.where(picked > 0, picked / s.repetition_penalty, picked * s.repetition_penalty)
-    if len(row.ids) < s.min_tokens:
+    if len(row.ids) < s.min_tokens and row.matcher is None:
         logits[sorted(eos_ids)] = float("-inf")
+    if row.matcher is not None:
+        row.matcher.mask(logits)
     if s.temperature <= 0:
-        return int(logits.argmax())
-    probs = torch.softmax(logits / s.temperature, dim=-1)
-    if s.top_p < 1.0:
-        ordered, index = probs.sort(descending=True)
-        keep = ordered.cumsum(-1) - ordered < s.top_p  # nucleus: the smallest set reaching top_p
-        probs = torch.zeros_like(probs).scatter(0, index, ordered * keep)
-    return int(torch.multinomial((probs / probs.sum()).cpu(), 1, generator=row.generator))
+        token = int(logits.argmax())
+    else:
+        probs = torch.softmax(logits / s.temperature, dim=-1)
+        if s.top_p < 1.0:
+            ordered, index = probs.sort(descending=True)
+            keep = ordered.cumsum(-1) - ordered < s.top_p  # nucleus: the smallest set reaching top_p
+            probs = torch.zeros_like(probs).scatter(0, index, ordered * keep)
+        token = int(torch.multinomial((probs / probs.sum()).cpu(), 1, generator=row.generator))
+    if s.logprobs is not None:
+        logp = torch.log_softmax(logits, dim=-1).clamp(min=-9999.0)  # OpenAI's floor for impossible tokens
+        top = logp.topk(s.logprobs) if s.logprobs else None
+        row.logprobs.append((token, float(logp[token]), list(zip(top.indices.tolist(), top.values.tolist(), strict=True))
+                             if top is not None else []))
+    return token
+
+
+def constrain(rows: list[Row], tokenizer) -> None:
+    """Give each row whose settings carry a constraint its grammar state (compiled once per grammar)."""
+    for r in rows:
+        if r.sampling.constraint is not None and r.matcher is None:
+            from mentor.inference.grammar import Matcher
+
+            r.matcher = Matcher(r.sampling.constraint, tokenizer)
 
 
 @dataclass
@@ -157,6 +179,7 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
     padding). Continuous batching where the cache allows: finished rows leave the batch, and rows from
     ``admit(rows still decoding)`` (asked between steps) join it, so a request arriving mid-way need not wait for the end."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
+    constrain(rows, tokenizer)
     batch = _prefill(model, rows, pad)
     flexible = _reshapable(batch.past)
     while True:
@@ -170,11 +193,15 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
             token = choose(batch.logits[i], r, eos_ids)
             step.append(token)
             if token in eos_ids:
+                del r.logprobs[len(r.ids):]  # end-of-text is not part of the reply
                 r.update(r.text, "stop")
                 continue
             r.ids.append(token)
+            if r.matcher is not None:
+                r.matcher.advance(token)
             text = tokenizer.decode(r.ids, skip_special_tokens=True)
-            r.update(text, "length" if len(r.ids) >= r.sampling.max_tokens else None)
+            r.update(text, "stop" if r.matcher is not None and r.matcher.done else
+                     "length" if len(r.ids) >= r.sampling.max_tokens else None)
         live = [i for i, r in enumerate(batch.rows) if r.finish_reason is None]
         joining = admit(len(live)) if admit and flexible else []
         if not live and not joining:
@@ -190,6 +217,7 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
                         position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=batch.past, use_cache=True)
             batch = _Batch(batch.rows, mask, out.past_key_values, out.logits[:, -1])
         if joining:
+            constrain(joining, tokenizer)
             fresh = _prefill(model, joining, pad)
             batch = _merge(batch, fresh) if batch.rows else fresh
 

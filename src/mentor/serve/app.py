@@ -75,9 +75,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.add_middleware(Guard, api_key=settings.api_key, max_request_bytes=settings.max_request_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
     _errors(app)
-    from mentor.serve import inference, training, vector_stores
+    from mentor.serve import inference, responses, training, vector_stores
 
     app.include_router(inference.router)
+    app.include_router(responses.router)
     app.include_router(training.router)
     app.include_router(vector_stores.router)
     return app

@@ -72,6 +72,7 @@ class Event:
     prompt_tokens: int = 0  # set on the first event
     completion_tokens: int = 0  # set on the finishing event
     error: str | None = None
+    logprobs: list | None = None  # (token, logprob, alternatives) of the tokens since the last event, when asked
 
 
 class Handle:
@@ -240,6 +241,10 @@ class Engine:
         admit = lambda active: self._admit(target, active)  # noqa: E731
         with self._adapter(loaded, target), torch.inference_mode():
             if loaded.serial:
+                if any(r.sampling.constraint is not None or r.sampling.logprobs is not None for r in rows):
+                    raise MentorError("prompt-learning runs (prompt, prefix, P-tuning) decode in peft's own generate, "
+                                      "which takes no grammar and reports no logprobs; serve a LoRA-family run for "
+                                      "tools, response_format and logprobs.")
                 for row in rows:
                     _generate_serial(loaded.model, tok, row, eos)
             elif loaded.native is not None and not (target.shared and target.run):  # adapters decode in torch
@@ -271,8 +276,9 @@ class Engine:
                     Sampling(**{**r.sampling.__dict__, "seed": r.sampling.seed + i})
                 r.handle.put(Event(i, prompt_tokens=len(ids)))
                 row = Row(ids, sampling, emit=None, cancelled=lambda h=r.handle: h.cancelled)
-                row.emit = lambda delta, finish, row=row, i=i, h=r.handle: h.put(
-                    Event(i, delta, finish, completion_tokens=len(row.ids) if finish else 0))
+                row.emit = lambda delta, finish, row=row, i=i, h=r.handle, sent=[0]: h.put(
+                    Event(i, delta, finish, completion_tokens=len(row.ids) if finish else 0,
+                          logprobs=_since(row.logprobs, sent) if row.sampling.logprobs is not None else None))
                 rows.append(row)
         return rows
 
@@ -312,6 +318,12 @@ class Engine:
             loaded.adapters.add(target.run)
         loaded.used = time.monotonic()
         return loaded
+
+
+def _since(items: list, sent: list[int]) -> list:
+    """The items added since the last call (``sent`` holds how many were handed out)."""
+    new, sent[0] = items[sent[0]:], len(items)
+    return new
 
 
 def _generate_serial(model, tokenizer, row: Row, eos: set[int]) -> None:

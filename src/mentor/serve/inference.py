@@ -13,14 +13,28 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from mentor.data.conversation import Conversation, Message
+from mentor.data.conversation import Conversation
 from mentor.errors import MentorError
+from mentor.inference import grammar
 from mentor.models.aliases import ALIASES
 from mentor.serve.engine import Handle, NotFound, Target
-from mentor.serve.protocol import ChatRequest, CompletionRequest, EmbeddingRequest, listing, model_object, usage
+from mentor.serve.protocol import (
+    ChatRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+    listing,
+    model_object,
+    usage,
+)
+from mentor.serve.structured import (
+    Plan,
+    logprob_objects,
+    plan,
+    split_reply,
+    tool_call_objects,
+)
 
 router = APIRouter(prefix="/v1")
-_ROLES = {"developer": "system", "tool": "user"}
 
 
 @router.get("/models")
@@ -48,20 +62,42 @@ async def get_model(model: str, request: Request) -> dict:
 async def chat(body: ChatRequest, request: Request):
     state = request.app.state
     target = await run_in_threadpool(state.engine.resolve, body.model)
-    sampling = body.sampling(body.max_completion_tokens or body.max_tokens, state.settings.max_tokens)
-    conversation = Conversation(tuple(Message(_ROLES.get(m.role, m.role), m.text()) for m in body.messages))
+    p = await run_in_threadpool(plan, [m.model_dump(exclude_none=True) for m in body.messages], body.tools,
+                                body.tool_choice, body.parallel_tool_calls, body.response_format)
+    logprobs = (body.top_logprobs or 0) if body.logprobs else None
+    sampling = body.sampling(body.max_completion_tokens or body.max_tokens, state.settings.max_tokens,
+                             p.constraint, logprobs)
     reply_id, created = f"chatcmpl-{secrets.token_hex(12)}", int(time.time())
     include_usage = bool((body.stream_options or {}).get("include_usage"))
     if target.kb:
-        return await _knowledge_base_chat(request, body, target, conversation, sampling, reply_id, created)
-    handle = state.engine.submit(target, sampling, conversation, n=body.n, loop=asyncio.get_running_loop())
+        if p.constraint is not None or body.logprobs:
+            raise MentorError("kb: models answer in text with citations; tools, response_format and logprobs "
+                              "need a model id (see GET /v1/models).")
+        return await _knowledge_base_chat(request, body, target, p.conversation, sampling, reply_id, created)
+    tokenizer = await run_in_threadpool(_compile, state.engine, target, p)
+    handle = state.engine.submit(target, sampling, p.conversation, n=body.n, loop=asyncio.get_running_loop())
     if body.stream:
-        return _sse(_chat_chunks(handle, body.model, reply_id, created, include_usage), [handle])
-    texts, finishes, prompt, completion = await _collect(handle)
-    choices = [{"index": i, "message": {"role": "assistant", "content": texts[i], "refusal": None},
-                "finish_reason": finishes[i], "logprobs": None} for i in range(body.n)]
+        return _sse(_chat_chunks(handle, body.model, reply_id, created, include_usage, p, tokenizer), [handle])
+    texts, finishes, prompt, completion, scored = await _collect(handle)
+    choices = []
+    for i in range(body.n):
+        content, calls = split_reply(texts[i], p)
+        message = {"role": "assistant", "content": content, "refusal": None}
+        if calls:
+            message["tool_calls"] = tool_call_objects(calls)
+        choices.append({"index": i, "message": message, "finish_reason": "tool_calls" if calls else finishes[i],
+                        "logprobs": {"content": logprob_objects(tokenizer, scored[i])} if body.logprobs else None})
     return {"id": reply_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": choices, "usage": usage(prompt, completion)}
+
+
+def _compile(engine, target: Target, p: Plan):
+    """The target's tokenizer, with the request's grammar compiled for it (once per schema; a schema the
+    engine cannot take fails here, before the request queues)."""
+    tokenizer = engine.tokenizer(target)
+    if p.constraint is not None:
+        grammar.Matcher(p.constraint, tokenizer)
+    return tokenizer
 
 
 @router.post("/completions")
@@ -79,7 +115,7 @@ async def completions(body: CompletionRequest, request: Request):
         return _sse(_completion_chunks(handles, body, reply_id, created), handles)
     choices, prompt_total, completion_total = [], 0, 0
     for p, handle in enumerate(handles):
-        texts, finishes, prompt, completion = await _collect(handle)
+        texts, finishes, prompt, completion, _ = await _collect(handle)
         prompt_total, completion_total = prompt_total + prompt, completion_total + completion
         for i in range(body.n):
             text = prompts[p] + texts[i] if body.echo else texts[i]
@@ -156,22 +192,26 @@ def _knowledge_base(state, name: str):
 
 
 # -- streaming --------------------------------------------------------------------------------
-async def _collect(handle: Handle) -> tuple[list[str], list[str | None], int, int]:
-    texts, finishes = [""] * handle.n, [None] * handle.n
+async def _collect(handle: Handle) -> tuple[list[str], list[str | None], int, int, list[list]]:
+    texts, finishes, scored = [""] * handle.n, [None] * handle.n, [[] for _ in range(handle.n)]
     prompt = completion = 0
     async for e in handle.events():
         if e.error:
             raise MentorError(e.error)
         texts[e.index] += e.delta
+        scored[e.index] += e.logprobs or []
         prompt = max(prompt, e.prompt_tokens)
         completion += e.completion_tokens
         finishes[e.index] = e.finish_reason or finishes[e.index]
-    return texts, finishes, prompt, completion
+    return texts, finishes, prompt, completion, scored
 
 
-async def _chat_chunks(handle: Handle, model: str, reply_id: str, created: int, include_usage: bool):
+async def _chat_chunks(handle: Handle, model: str, reply_id: str, created: int, include_usage: bool,
+                       p: Plan, tokenizer):
+    """Chunks as text arrives. With tools, a reply is held back while it may still be a call (it starts
+    with ``<``); a call goes out whole as a tool_calls delta when it has been generated."""
     head = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": model}
-    started, prompt, completion = set(), 0, 0
+    started, held, prompt, completion = set(), {}, 0, 0
     async for e in handle.events():
         if e.error:
             yield {"error": {"message": e.error, "type": "server_error", "param": None, "code": None}}
@@ -181,10 +221,25 @@ async def _chat_chunks(handle: Handle, model: str, reply_id: str, created: int, 
             started.add(e.index)
             yield {**head, "choices": [{"index": e.index, "delta": {"role": "assistant", "content": ""},
                                         "finish_reason": None, "logprobs": None}]}
-        if e.delta or e.finish_reason:
-            delta = {"content": e.delta} if e.delta else {}
-            yield {**head, "choices": [{"index": e.index, "delta": delta, "finish_reason": e.finish_reason,
-                                        "logprobs": None}]}
+        delta, finish = e.delta, e.finish_reason
+        if p.tools and e.index not in held or held.get(e.index) is not None:
+            text = held.get(e.index, "") + delta
+            if not text.lstrip() or text.lstrip().startswith("<"):  # may be a call: wait
+                held[e.index], delta = text, ""
+            else:
+                held[e.index], delta = None, text
+        scored = {"content": logprob_objects(tokenizer, e.logprobs)} if e.logprobs is not None else None
+        if finish and held.get(e.index):
+            content, calls = split_reply(held[e.index], p)
+            if calls:
+                yield {**head, "choices": [{"index": e.index, "delta": {"tool_calls": tool_call_objects(calls, True)},
+                                            "finish_reason": None, "logprobs": scored}]}
+                delta, finish, scored = "", "tool_calls", None
+            else:
+                delta = held[e.index]
+        if delta or finish:
+            yield {**head, "choices": [{"index": e.index, "delta": {"content": delta} if delta else {},
+                                        "finish_reason": finish, "logprobs": scored}]}
     if include_usage:
         yield {**head, "choices": [], "usage": usage(prompt, completion)}
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from mentor.errors import MentorError
+from mentor.methods import get_method, method_names
+from mentor.metrics_log import MetricsLog
 from mentor.serve.engine import NotFound, model_id
 from mentor.tune.checkpoint import list_checkpoints
 from mentor.tune.config import TrainConfig, load_config
-from mentor.methods import get_method, method_names
-from mentor.metrics_log import MetricsLog
 from mentor.workspace import Workspace
 
 MAX_ATTEMPTS = 3

@@ -6,8 +6,14 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from mentor.serve.protocol import (FineTuningJobRequest, checkpoint_object, event_object, file_object, job_object,
-                                   listing)
+from mentor.serve.protocol import (
+    FineTuningJobRequest,
+    checkpoint_object,
+    event_object,
+    file_object,
+    job_object,
+    listing,
+)
 
 router = APIRouter(prefix="/v1")
 

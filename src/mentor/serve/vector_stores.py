@@ -14,7 +14,12 @@ from starlette.concurrency import run_in_threadpool
 
 from mentor.errors import MentorError
 from mentor.serve.engine import NotFound
-from mentor.serve.protocol import VectorStoreFileRequest, VectorStoreRequest, VectorStoreSearchRequest, listing
+from mentor.serve.protocol import (
+    VectorStoreFileRequest,
+    VectorStoreRequest,
+    VectorStoreSearchRequest,
+    listing,
+)
 
 router = APIRouter(prefix="/v1/vector_stores")
 
