@@ -48,3 +48,15 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file a user named (``what``: the flag or field), or a MentorError saying what is wrong and where."""
+    from mentor.errors import MentorError
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise MentorError(f"{what} {path}: cannot read it ({e.strerror}).") from None
+    except json.JSONDecodeError as e:
+        raise MentorError(f"{what} {path}:{e.lineno}: not JSON ({e.msg}).") from None

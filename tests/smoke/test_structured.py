@@ -128,3 +128,32 @@ def test_bad_structured_requests_get_400(client, fields, says):
     with pytest.raises(openai.BadRequestError) as refused:
         client.chat.completions.create(model=MODEL, **{"messages": ORDER, **fields})
     assert says in refused.value.message
+
+
+def test_cli_generate_with_schema_and_tools_then_eval(tmp_path):
+    from tests.smoke.test_cli import _mentor
+
+    schema = tmp_path / "city.json"
+    schema.write_text(json.dumps(CITY))
+    made = _mentor("generate", "--backend", "auto", "--json-schema", str(schema), "--max-new-tokens", "64",
+                   "--prompt", "The largest city of Japan and its population, as JSON.")
+    assert made.returncode == 0, made.stderr
+    validate(json.loads(made.stdout), CITY)
+    tools = tmp_path / "tools.json"
+    tools.write_text(json.dumps({"tools": TOOLS}))
+    called = _mentor("generate", "--tools", str(tools), "--tool-choice", "create_return", "--max-new-tokens", "80",
+                     "--prompt", "I want to return order QX654321 because it arrived broken.")
+    assert called.returncode == 0, called.stderr
+    (call,) = json.loads(called.stdout)["tool_calls"]
+    assert call["name"] == "create_return"  # how often the id is copied right: bench/structured.py
+    validate(call["arguments"], TOOLS[4]["function"]["parameters"])
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("\n".join(json.dumps({"prediction": p}) for p in
+                                     [made.stdout.strip(), '{"city": "Oslo"}', "not json"]) + "\n")
+    scored = _mentor("eval", "--predictions", str(predictions), "--metrics", "json", "--json-schema", str(schema),
+                     "--json")
+    assert scored.returncode == 0, scored.stderr
+    metrics = json.loads(scored.stdout)["metrics"]
+    assert round(metrics["json_schema"]["value"], 2) == 33.33 and round(metrics["json"]["value"], 2) == 66.67
+    bad = _mentor("generate", "--tools", str(schema), "--prompt", "hi")
+    assert bad.returncode != 0 and "expected a list of function tools" in bad.stderr

@@ -14,7 +14,7 @@ from mentor.data.template import encode
 from mentor.data.tools import Call, as_conversation, check_call, parse_calls, read_tools
 from mentor.errors import DataError, MentorError
 from mentor.inference import grammar
-from mentor.inference.decode import Row, Sampling, choose
+from mentor.inference.decode import Row, Sampling, choose, stop_token_ids
 
 
 def test_read_tools_names_what_is_wrong():
@@ -84,10 +84,10 @@ def _decode(constraint, tokenizer, logits_seed: int, steps: int = 80) -> str:
     """Sample from random logits under the constraint: whatever the 'model' prefers, the grammar decides."""
     gen = torch.Generator().manual_seed(logits_seed)
     row = Row([], Sampling(steps, temperature=1.0, seed=logits_seed, constraint=constraint))
-    row.matcher = grammar.Matcher(constraint, tokenizer)
+    row.matcher = grammar.Matcher(constraint, tokenizer, stop_token_ids(tokenizer))
     for _ in range(steps):
         token = choose(torch.randn(len(tokenizer), generator=gen) * 5, row)
-        if token == tokenizer.eos_token_id or row.matcher.done:
+        if token in stop_token_ids(tokenizer) or row.matcher.done:
             break
         row.ids.append(token)
         row.matcher.advance(token)
@@ -115,9 +115,9 @@ def test_random_logits_still_give_valid_tool_calls(tokenizer):
 
 def test_grammar_is_compiled_once_and_bad_schemas_name_the_keyword(tokenizer):
     constraint = grammar.json_schema(SCHEMA)
-    grammar.Matcher(constraint, tokenizer)
+    grammar.Matcher(constraint, tokenizer, stop_token_ids(tokenizer))
     before = grammar.compiled_count()
-    grammar.Matcher(grammar.json_schema(dict(SCHEMA)), tokenizer)
+    grammar.Matcher(grammar.json_schema(dict(SCHEMA)), tokenizer, stop_token_ids(tokenizer))
     assert grammar.compiled_count() == before
     with pytest.raises(MentorError, match=r'Unimplemented keys: \["if"\]'):
         grammar.json_schema({"type": "object", "if": {"required": ["a"]}})

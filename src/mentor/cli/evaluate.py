@@ -37,6 +37,8 @@ def eval_cmd(
     metrics: str = METRICS,
     regex: Optional[str] = typer.Option(None, help="task check: predictions must match this regular expression"),
     scorer: Optional[str] = typer.Option(None, help="task check: your function module:function or file.py:function"),
+    json_schema: Optional[Path] = typer.Option(None, "--json-schema", help="for the json_schema metric: answers must "
+                                               "parse as JSON and validate against this schema file"),
     judge: Optional[str] = JUDGE, judge_model: Optional[str] = JUDGE_MODEL, rubric: Optional[str] = RUBRIC,
     general: Optional[list[Path]] = typer.Option(None, help="forgetting check: MMLU/CMMLU-style question files or folders"),
     general_limit: int = typer.Option(200, help="questions taken from --general, spread over subjects"),
@@ -49,11 +51,17 @@ def eval_cmd(
     from mentor.workspace import Workspace
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
+    schema = None
+    if json_schema is not None:
+        from mentor.files import read_json
+
+        schema = read_json(json_schema, "--json-schema")
+        names += [] if "json_schema" in names else ["json_schema"]
     console = Console(stderr=True)
     if predictions is not None:
         if model or run or general:
             raise MentorError("--predictions scores an existing file; it takes no --model, --run or --general.")
-        result, lm = evaluate_predictions(predictions, names, regex, scorer), None
+        result, lm = evaluate_predictions(predictions, names, regex, scorer, schema), None
     else:
         if data is None and not general:
             raise MentorError("Pass --data FILE (and/or --general FILES), or --predictions FILE.")
@@ -61,7 +69,7 @@ def eval_cmd(
         if data is not None:
             with console.status("evaluating: loss on references, then generating answers"):
                 result = evaluate_model(lm, data, names, GenerationOptions(max_new_tokens), limit, regex=regex,
-                                        scorer=scorer)
+                                        scorer=scorer, schema=schema)
         else:
             result = EvalResult("general", lm.name, lm.run.name if lm.run else None)
         if general:

@@ -12,6 +12,7 @@ from rich.console import Console
 from mentor.data.conversation import Conversation, Message
 from mentor.data.tools import parse_calls, read_tools, with_tools
 from mentor.errors import MentorError
+from mentor.files import read_json
 from mentor.generation import (
     GenerationOptions,
     generate,
@@ -78,21 +79,16 @@ def _structure(json_schema: Path | None, tools: Path | None, tool_choice: str):
     if json_schema is not None and tools is not None:
         raise MentorError("Pass one of --json-schema and --tools.")
     if json_schema is not None:
-        return [], grammar.json_schema(_json_file(json_schema, "--json-schema"))
+        return [], grammar.json_schema(read_json(json_schema, "--json-schema"))
     if tools is None:
         return [], None
-    spec = _json_file(tools, "--tools")
-    declared = read_tools(spec.get("tools", []) if isinstance(spec, dict) else spec, where=str(tools))
+    spec = read_json(tools, "--tools")
+    spec = spec.get("tools") if isinstance(spec, dict) else spec
+    if not isinstance(spec, list) or not spec:
+        raise MentorError(f"--tools {tools}: expected a list of function tools, or {{\"tools\": [...]}}.")
+    declared = read_tools(spec, where=str(tools))
     return declared, grammar.tool_calls(declared, tool_choice)
 
-
-def _json_file(path: Path, flag: str):
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise MentorError(f"{flag} {path}: cannot read it ({e.strerror}).") from None
-    except json.JSONDecodeError as e:
-        raise MentorError(f"{flag} {path}:{e.lineno}: not JSON ({e.msg}).") from None
 
 
 def chat_cmd(

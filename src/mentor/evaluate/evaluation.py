@@ -45,7 +45,8 @@ class EvalResult:
 
 def evaluate_model(lm, data: str | Path, metrics: Sequence[str] = GENERATION_METRICS, options=None,
                    limit: int | None = None, max_length: int = 1024, regex: str | None = None,
-                   scorer: str | Callable | None = None, generate_answers: bool = True) -> EvalResult:
+                   scorer: str | Callable | None = None, generate_answers: bool = True,
+                   schema: dict | None = None) -> EvalResult:
     """Loss and perplexity of ``lm`` on the references in ``data``, then its greedy answers scored."""
     from mentor.generation import GenerationOptions, generate
 
@@ -58,7 +59,7 @@ def evaluate_model(lm, data: str | Path, metrics: Sequence[str] = GENERATION_MET
         predictions = generate(lm, [p for p, _ in pairs], options or GenerationOptions())
         result.samples = [{"line": ex.line, "prompt": _last_user(p), "reference": r, "prediction": pred}
                           for ex, (p, r), pred in zip(chats, pairs, predictions)]
-        result.metrics = score(predictions, [r for _, r in pairs], metrics, regex, scorer)
+        result.metrics = score(predictions, [r for _, r in pairs], metrics, regex, scorer, schema)
     return result
 
 
@@ -74,12 +75,12 @@ def reference_loss(lm, examples: list[Conversation], max_length: int = 1024) -> 
 
 
 def evaluate_predictions(path: str | Path, metrics: Sequence[str] = GENERATION_METRICS, regex: str | None = None,
-                         scorer: str | Callable | None = None) -> EvalResult:
+                         scorer: str | Callable | None = None, schema: dict | None = None) -> EvalResult:
     """Score a JSONL file of ``prediction`` (+ ``reference``) records, e.g. from ``mentor generate --out``."""
     samples = read_predictions(path)
     result = EvalResult(str(path), examples=len(samples), samples=samples)
     result.metrics = score([s["prediction"] for s in samples], [s.get("reference") for s in samples], metrics,
-                           regex, scorer)
+                           regex, scorer, schema)
     return result
 
 

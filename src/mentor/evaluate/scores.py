@@ -20,7 +20,7 @@ from mentor.errors import MentorError
 from mentor.evaluate.text import answer_tokens, has_cjk, normalize_answer, words
 
 GENERATION_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "exact_match", "f1")
-TASK_METRICS = ("json", "regex", "scorer")
+TASK_METRICS = ("json", "json_schema", "regex", "scorer")
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,13 @@ class MetricResult:
 
 
 def score(predictions: Sequence[str], references: Sequence[str | None], metrics: Sequence[str] = GENERATION_METRICS,
-          regex: str | None = None, scorer: str | Callable | None = None) -> dict[str, MetricResult]:
+          regex: str | None = None, scorer: str | Callable | None = None,
+          schema: dict | None = None) -> dict[str, MetricResult]:
     """Score ``predictions`` against ``references`` with each named metric.
 
-    Reference-based metrics skip examples without a reference; ``json`` / ``regex`` / ``scorer``
-    check the prediction alone (a scorer also gets the reference).
+    Reference-based metrics skip examples without a reference; ``json`` / ``json_schema`` (parses and
+    validates against ``schema``) / ``regex`` / ``scorer`` check the prediction alone (a scorer also gets
+    the reference).
     """
     if len(predictions) != len(references):
         raise MentorError(f"{len(predictions)} predictions but {len(references)} references.")
@@ -60,6 +62,8 @@ def score(predictions: Sequence[str], references: Sequence[str | None], metrics:
             out[name] = _mean(name, [token_f1(p, r) for p, r in pairs])
         elif name == "json":
             out[name] = _mean(name, [100.0 * _is_json(p) for p in predictions])
+        elif name == "json_schema":
+            out[name] = _mean(name, [100.0 * _fits_schema(p, schema) for p in _needs_schema(predictions, schema)])
     if regex is not None or "regex" in metrics:
         if regex is None:
             raise MentorError("The regex metric needs a pattern (--regex PATTERN).")
@@ -127,14 +131,42 @@ def _mean(name: str, values: list[float]) -> MetricResult:
     return MetricResult(name, sum(values) / len(values) if values else 0.0, values)
 
 
-def _is_json(text: str) -> bool:
-    body = text.strip()
-    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.S)  # models often fence their JSON
+def _needs_schema(predictions: Sequence[str], schema: dict | None) -> Sequence[str]:
+    if schema is None:
+        raise MentorError("The json_schema metric needs a schema (--json-schema FILE).")
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     try:
-        json.loads(fenced.group(1) if fenced else body)
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as e:
+        raise MentorError(f"--json-schema: invalid JSON schema: {e.message}") from None
+    return predictions
+
+
+def _fits_schema(text: str, schema: dict) -> bool:
+    """The prediction parses as JSON (a fenced block too) and validates against ``schema``."""
+    from jsonschema import Draft202012Validator
+
+    value = _json_value(text)
+    return value is not _NOT_JSON and Draft202012Validator(schema).is_valid(value)
+
+
+_NOT_JSON = object()
+
+
+def _json_value(text: str):
+    """The JSON value of a prediction (models often fence their JSON), else ``_NOT_JSON``."""
+    body = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.S)
+    try:
+        return json.loads(fenced.group(1) if fenced else body)
     except ValueError:
-        return False
-    return True
+        return _NOT_JSON
+
+
+def _is_json(text: str) -> bool:
+    return _json_value(text) is not _NOT_JSON
 
 
 def load_scorer(spec: str) -> Callable:

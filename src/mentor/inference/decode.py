@@ -110,13 +110,13 @@ def choose(logits: torch.Tensor, row: Row, eos_ids: set[int] = frozenset()) -> i
     return token
 
 
-def constrain(rows: list[Row], tokenizer) -> None:
+def constrain(rows: list[Row], tokenizer, eos_ids: set[int]) -> None:
     """Give each row whose settings carry a constraint its grammar state (compiled once per grammar)."""
     for r in rows:
         if r.sampling.constraint is not None and r.matcher is None:
             from mentor.inference.grammar import Matcher
 
-            r.matcher = Matcher(r.sampling.constraint, tokenizer)
+            r.matcher = Matcher(r.sampling.constraint, tokenizer, eos_ids)
 
 
 @dataclass
@@ -179,7 +179,7 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
     padding). Continuous batching where the cache allows: finished rows leave the batch, and rows from
     ``admit(rows still decoding)`` (asked between steps) join it, so a request arriving mid-way need not wait for the end."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else next(iter(eos_ids))
-    constrain(rows, tokenizer)
+    constrain(rows, tokenizer, eos_ids)
     batch = _prefill(model, rows, pad)
     flexible = _reshapable(batch.past)
     while True:
@@ -217,7 +217,7 @@ def decode(model, tokenizer, rows: list[Row], eos_ids: set[int], admit: Callable
                         position_ids=mask.sum(-1, keepdim=True) - 1, past_key_values=batch.past, use_cache=True)
             batch = _Batch(batch.rows, mask, out.past_key_values, out.logits[:, -1])
         if joining:
-            constrain(joining, tokenizer)
+            constrain(joining, tokenizer, eos_ids)
             fresh = _prefill(model, joining, pad)
             batch = _merge(batch, fresh) if batch.rows else fresh
 

@@ -24,6 +24,9 @@ class GrammarError(MentorError):
     """A schema or tool set the grammar engine cannot take (the message names the keyword)."""
 
 
+_COMPACT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}  # JSON without runs of blanks
+
+
 @dataclass(frozen=True)
 class Constraint:
     """What a reply must be: ``grammar`` is llguidance's serialised grammar; ``kind`` says which request
@@ -75,10 +78,10 @@ class Matcher:
     """One row's grammar state: ``mask(logits)`` removes tokens the grammar forbids next; ``advance(token)``
     takes the chosen one; ``done`` once the grammar has ended (only end-of-text may follow)."""
 
-    def __init__(self, constraint: Constraint, tokenizer):
+    def __init__(self, constraint: Constraint, tokenizer, eos: set[int]):
         self.constraint = constraint
-        self._m = _compiled(constraint.grammar, tokenizer).deep_copy()
-        self._tokenizer = tokenizer
+        self._m = _compiled(constraint.grammar, tokenizer, eos).deep_copy()
+        self._vocab = _llg_tokenizer(tokenizer, eos).vocab_size
         self._bits = None
 
     def mask(self, logits) -> None:
@@ -86,10 +89,10 @@ class Matcher:
         import torch
 
         if self._bits is None:
-            self._bits = lt.allocate_token_bitmask(1, _llg_tokenizer(self._tokenizer).vocab_size)
+            self._bits = lt.allocate_token_bitmask(1, self._vocab)
         lt.fill_next_token_bitmask(self._m, self._bits, 0)
         view = logits.view(1, -1)
-        width = min(view.shape[1], _llg_tokenizer(self._tokenizer).vocab_size)
+        width = min(view.shape[1], self._vocab)
         allowed = view[:, :width].clone()
         lt.apply_token_bitmask_inplace(allowed, self._bits)
         view[:, :width] = allowed
@@ -122,22 +125,21 @@ def _llg():
     return llguidance
 
 
-def _llg_tokenizer(tokenizer):
+def _llg_tokenizer(tokenizer, eos: set[int]):
     key = id(tokenizer)
     with _lock:
         if key not in _TOKENIZERS:
             import llguidance.hf
 
-            from mentor.inference.decode import stop_token_ids
-
-            _TOKENIZERS[key] = llguidance.hf.from_tokenizer(tokenizer, eos_token=sorted(stop_token_ids(tokenizer)))
+            _TOKENIZERS[key] = llguidance.hf.from_tokenizer(tokenizer, eos_token=sorted(eos))
         return _TOKENIZERS[key]
 
 
-def _compiled(grammar: str, tokenizer):
-    """The compiled matcher for ``grammar`` (fresh state), built once per tokenizer and grammar."""
+def _compiled(grammar: str, tokenizer, eos: set[int]):
+    """The compiled matcher for ``grammar`` (fresh state), built once per tokenizer and grammar; ``eos``:
+    the tokens that end a reply (allowed once the grammar is complete)."""
     key = (id(tokenizer), grammar)
-    llg_tok = _llg_tokenizer(tokenizer)
+    llg_tok = _llg_tokenizer(tokenizer, eos)
     with _lock:
         if key not in _COMPILED:
             if len(_COMPILED) >= _MAX_COMPILED:
@@ -151,9 +153,6 @@ def _compiled(grammar: str, tokenizer):
 
 def compiled_count() -> int:
     return len(_COMPILED)
-
-
-_COMPACT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}  # no runs of blanks
 
 
 def _json_grammar(schema: dict, strict: bool = True) -> str:

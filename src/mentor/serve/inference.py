@@ -16,6 +16,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from mentor.data.conversation import Conversation
 from mentor.errors import MentorError
 from mentor.inference import grammar
+from mentor.inference.decode import stop_token_ids
 from mentor.models.aliases import ALIASES
 from mentor.serve.engine import Handle, NotFound, Target
 from mentor.serve.protocol import (
@@ -96,7 +97,7 @@ def _compile(engine, target: Target, p: Plan):
     engine cannot take fails here, before the request queues)."""
     tokenizer = engine.tokenizer(target)
     if p.constraint is not None:
-        grammar.Matcher(p.constraint, tokenizer)
+        grammar.Matcher(p.constraint, tokenizer, stop_token_ids(tokenizer))
     return tokenizer
 
 
