@@ -27,7 +27,7 @@ def test_epochs_split_and_learning_rate_follow_the_data_size(rows, val_ratio, ep
     assert config.learning_rate == learning_rate and config.lr_scheduler == "linear"
     assert get_method("lora").learning_rate == 2e-4
     assert {c.key for c in choices} == {"learning_rate", "lr_scheduler", "val_ratio", "epochs", "early_stopping_metric",
-                                        "eval_generate"}
+                                        "eval_generate", "max_length"}
     assert all(c.reason for c in choices)
 
 
@@ -40,9 +40,18 @@ def test_explicit_settings_are_kept_and_not_reported():
     config, choices = choose(load_config(None, data="d.jsonl", epochs=2, learning_rate=1e-3, val_ratio=0.2,
                                          lr_scheduler="cosine"), 60, [LONG] * 60)
     assert (config.epochs, config.learning_rate, config.val_ratio, config.lr_scheduler) == (2, 1e-3, 0.2, "cosine")
-    assert {c.key for c in choices} == {"early_stopping_metric", "eval_generate"}
+    assert {c.key for c in choices} == {"early_stopping_metric", "eval_generate", "max_length"}
     # the user's 20% hold-out gives a validation set, but long free-text answers have no task check
     assert config.early_stopping_metric == "val_loss" and config.eval_generate == 0
+
+
+def test_max_length_covers_the_longest_example():
+    config, choices = choose(load_config(None, data="d.jsonl"), 3, [LONG] * 3, [120, 800, 300])
+    assert config.max_length == 832 and "800 tokens" in next(c for c in choices if c.key == "max_length").reason
+    assert choose(load_config(None, data="d.jsonl"), 3, [LONG] * 3, [120, 90, 300])[0].max_length == 512
+    config, choices = choose(load_config(None, data="d.jsonl"), 3, [LONG] * 3, [9000, 100, 5000])
+    assert config.max_length == 4096 and "2 longer than 4096 are cut" in next(c for c in choices if c.key == "max_length").reason
+    assert choose(load_config(None, data="d.jsonl", max_length=256), 3, [LONG] * 3, [900])[0].max_length == 256
 
 
 def test_learning_rate_follows_the_method():

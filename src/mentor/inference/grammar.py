@@ -62,7 +62,8 @@ def tool_calls(tools: list[Tool], choice: str | None = "required", parallel: boo
     bodies = []
     for t in chosen:
         _check_schema(t.parameters, f"tools[{tools.index(t)}].function.parameters")
-        bodies.append({"type": "object", "properties": {"name": {"const": t.name}, "arguments": _strict(t.parameters)},
+        arguments = _strict(_bounded(t.parameters))
+        bodies.append({"type": "object", "properties": {"name": {"const": t.name}, "arguments": arguments},
                        "required": ["name", "arguments"], "additionalProperties": False})
     body = {**(bodies[0] if len(bodies) == 1 else {"anyOf": bodies}), "x-guidance": _COMPACT}
     calls = 'call ("\\n" call)*' if parallel else "call"
@@ -189,6 +190,23 @@ def _strict(schema):
     out = {k: _strict(v) for k, v in schema.items()}
     if out.get("type") == "object" and "additionalProperties" not in out and "properties" in out:
         out["additionalProperties"] = False
+    return out
+
+
+ARGUMENT_CHARS = 200  # a tool argument string without a maxLength of its own ends by this many characters
+
+
+def _bounded(schema):
+    """Free strings in tool arguments get ``maxLength`` ARGUMENT_CHARS: a small model that starts repeating
+    itself inside an argument ("search_policy_search_policy_...") then closes the call instead of running it
+    into the token limit, cut off and unparseable. A schema's own maxLength, enum, const or pattern wins."""
+    if isinstance(schema, list):
+        return [_bounded(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _bounded(v) for k, v in schema.items()}
+    if out.get("type") == "string" and not {"maxLength", "enum", "const", "pattern", "format"} & out.keys():
+        out["maxLength"] = ARGUMENT_CHARS
     return out
 
 

@@ -38,7 +38,7 @@ class TrainConfig:
     warmup_ratio: float = 0.03
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] | None = None
     max_grad_norm: float = 1.0
-    max_length: int = 512
+    max_length: int | None = None  # None: the longest example, rounded up (tune.defaults)
     train_on: Literal["assistant", "all"] = "assistant"
     seed: int = 42
     device: str = "auto"  # auto: a CUDA GPU when torch sees one, else the CPU; or cpu, cuda, cuda:N

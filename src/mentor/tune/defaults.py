@@ -24,6 +24,8 @@ MAX_LR_SCALE = 5.0  # a run shorter than MIN_STEPS takes larger steps: the metho
 LARGE_DATA = 10_000  # from this many rows, fewer passes are enough (and an epoch is long)
 TASK_EVAL_EXAMPLES = 32  # validation answers generated and scored at each validation for the task metric
 REFERENCE_METRIC_CHARS = 40  # references this short (labels, codes, numbers) are scored by exact match
+MIN_LENGTH = 512  # max_length: at least this many tokens (truncation only: batches pad to their own longest row)...
+MAX_LENGTH = 4096  # ...enough for the longest example, at most this many (activation memory grows with it)
 
 
 @dataclass(frozen=True)
@@ -39,11 +41,13 @@ class Choice:
         return f"{self.key} = {self.value}: {self.reason}"
 
 
-def choose(config: TrainConfig, rows: int, references: list[str | None] | None = None) -> tuple[TrainConfig, list[Choice]]:
+def choose(config: TrainConfig, rows: int, references: list[str | None] | None = None,
+           lengths: list[int] | None = None) -> tuple[TrainConfig, list[Choice]]:
     """Fill every setting left as None in ``config`` for a data set of ``rows`` training rows.
 
     ``references`` are the last assistant replies of the rows (to pick a task metric for validation);
-    the returned config has no None left among the chosen keys.
+    ``lengths`` their token counts as trained (to size max_length); the returned config has no None left
+    among the chosen keys.
     """
     choices: list[Choice] = []
 
@@ -55,6 +59,14 @@ def choose(config: TrainConfig, rows: int, references: list[str | None] | None =
         return value
 
     method = get_method(config.method)
+    longest = max(lengths or [0])
+    if longest <= MIN_LENGTH:
+        pick("max_length", MIN_LENGTH, f"the longest example has {longest} tokens" if lengths else "the usual length")
+    else:
+        size = min(MAX_LENGTH, -(-longest // 64) * 64)
+        cut = sum(n > size for n in lengths)
+        pick("max_length", size, f"the longest example has {longest} tokens" +
+             (f"; {cut} longer than {MAX_LENGTH} are cut (pass --max-length to keep more)" if cut else ""))
     if config.val:
         ratio = pick("val_ratio", 0.0, f"validation comes from {config.val}")
     elif rows < SMALL_DATA:

@@ -64,7 +64,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     if not resume and (run_dir / "run.json").exists():
         raise MentorError(f"Run folder {run_dir} already holds a run; pass --resume {name} to continue it "
                           "or choose another --name/--output.")
-    config, choices = _choose_defaults(config)
+    config, choices = _choose_defaults(config, ws)
     if choices and Ranks.current().main:
         out = console or Console(stderr=True)
         for c in choices:
@@ -85,11 +85,15 @@ def _train_rank(config: TrainConfig, home: str, resume: bool, show_progress: boo
     _train(config, ws, run_dir, name, resume, show_progress, Console(stderr=True), choices)
 
 
-def _choose_defaults(config: TrainConfig) -> tuple[TrainConfig, list[Choice]]:
+def _choose_defaults(config: TrainConfig, ws: Workspace) -> tuple[TrainConfig, list[Choice]]:
     """Settings left unset, chosen from the data (a resumed run's saved config has them all)."""
     examples = load_examples(config.data)
     references = [ex.prompt_and_reference()[1] for ex in examples if not ex.is_text]
-    return choose(config, len(examples), references)
+    lengths = None
+    if config.max_length is None:
+        tokenizer = load_tokenizer(config.model, ws, config.trust_remote_code)
+        lengths = [len(encode(ex, tokenizer, 10**9, config.train_on).input_ids) for ex in examples]
+    return choose(config, len(examples), references, lengths)
 
 
 def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume: bool, show_progress: bool,
