@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=60)
     ap.add_argument("--train", type=int, default=300)
     ap.add_argument("--no-train", action="store_true")
+    ap.add_argument("--train-flags", default="", help="flags for `mentor train` (default: none, the defaults)")
+    ap.add_argument("--tuned-only", action="store_true", help="keep the base figures of the last structured.json")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mentor-bench-structured-"))
@@ -58,6 +60,9 @@ def main() -> None:
         if q["question"] not in train_qs and len(rows) < args.train:
             rows.append(training_row(q, rng))
     lm = load_for_inference(backend="torch")
+    if args.tuned_only:
+        out = json.loads((args.out / "structured.json").read_text())
+        return tuned(out, rows, held_out, tools, home, args)
     out: dict = {"questions": len(held_out), "languages": {"en": sum(q["lang"] == "en" for q in held_out),
                                                             "zh": sum(q["lang"] == "zh" for q in held_out)}}
 
@@ -88,15 +93,28 @@ def main() -> None:
     write(out, args.out)  # the base model's figures, before the (long) training run
 
     if not args.no_train:
-        data = home / "tools-train.jsonl"
-        data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
-        run = home / "runs" / "tools"
-        started = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).with_name("mentor")), "train", "--data", str(data), "--output", str(run)],
-                       check=True, env=os.environ.copy())
-        out["train"] = {"rows": len(rows), "seconds": round(time.perf_counter() - started, 1), "flags": "(defaults)"}
-        tuned = load_for_inference(run=str(run), backend="torch")
-        out["choice_tuned"] = _choice(tuned, held_out, tools)
+        tuned(out, rows, held_out, tools, home, args)
+
+
+def tuned(out: dict, rows: list[dict], held_out: list[dict], tools, home: Path, args) -> None:
+    """Train a LoRA run on the tool conversations with `mentor train`, then ask it the held-out questions."""
+    from mentor.data.tools import parse_calls
+    from mentor.generation import load_for_inference
+
+    data = home / "tools-train.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", encoding="utf-8")
+    run = home / "runs" / "tools"
+    started = time.perf_counter()
+    subprocess.run([str(Path(sys.executable).with_name("mentor")), "train", "--data", str(data), "--output", str(run),
+                    *args.train_flags.split()], check=True, env=os.environ.copy())
+    out["train"] = {"rows": len(rows), "seconds": round(time.perf_counter() - started, 1),
+                    "flags": args.train_flags or "(defaults)"}
+    lm = load_for_inference(run=str(run), backend="torch")
+    out["choice_tuned"] = _choice(lm, held_out, tools)
+    named = _replies(lm, held_out, tools, None)
+    literal = [literal_right(q, json.loads(parse_calls(r)[1][0].arguments)) for q, r in zip(held_out, named)
+               if q["literal"] and parse_calls(r)[1]]
+    out["literal_tuned"] = {"right": sum(literal), "of": sum(bool(q["literal"]) for q in held_out)}
     write(out, args.out)
 
 
@@ -211,8 +229,11 @@ def write(out: dict, folder: Path) -> None:
                  f"in text) | (printed beside) |")
     if "choice_tuned" in out:
         t = out["choice_tuned"]
-        lines.append(f"| right function under auto, LoRA on {out['train']['rows']} rows (defaults, "
+        lines.append(f"| right function under auto, LoRA on {out['train']['rows']} rows ({out['train']['flags']}, "
                      f"{out['train']['seconds']:.0f} s) | {t['right']}/{t['of']} ({t['percent']:.0f}%) | >= 90% |")
+        lt = out["literal_tuned"]
+        lines.append(f"| literal arguments right (named function), LoRA run | {lt['right']}/{lt['of']} "
+                     f"({100 * lt['right'] / lt['of']:.0f}%) | >= 80% |")
     lines.append(f"| decode tok/s constrained / unconstrained | {c['tokens_per_second']['constrained']:.1f} / "
                  f"{c['tokens_per_second']['unconstrained']:.1f} = {c['ratio']:.2f} | >= 0.85 |")
     k = out["compiled"]

@@ -104,6 +104,10 @@ def _errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse(error_body(str(exc.detail)), exc.status_code)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:  # a bug: still OpenAI's error shape
+        return JSONResponse(error_body(f"internal error: {type(exc).__name__}: {exc}", "server_error"), 500)
+
 
 class Guard:
     """ASGI middleware: API key check and request size limits, before any route runs."""
