@@ -75,11 +75,11 @@ async def chat(body: ChatRequest, request: Request):
             raise MentorError("kb: models answer in text with citations; tools, response_format and logprobs "
                               "need a model id (see GET /v1/models).")
         return await _knowledge_base_chat(request, body, target, p.conversation, sampling, reply_id, created)
-    tokenizer = await run_in_threadpool(_compile, state.engine, target, p)
+    tokenizer = await run_in_threadpool(compile_constraint, state.engine, target, p)
     handle = state.engine.submit(target, sampling, p.conversation, n=body.n, loop=asyncio.get_running_loop())
     if body.stream:
-        return _sse(_chat_chunks(handle, body.model, reply_id, created, include_usage, p, tokenizer), [handle])
-    texts, finishes, prompt, completion, scored = await _collect(handle)
+        return sse(_chat_chunks(handle, body.model, reply_id, created, include_usage, p, tokenizer), [handle])
+    texts, finishes, prompt, completion, scored = await collect(handle)
     choices = []
     for i in range(body.n):
         content, calls = split_reply(texts[i], p)
@@ -92,7 +92,7 @@ async def chat(body: ChatRequest, request: Request):
             "choices": choices, "usage": usage(prompt, completion)}
 
 
-def _compile(engine, target: Target, p: Plan):
+def compile_constraint(engine, target: Target, p: Plan):
     """The target's tokenizer, with the request's grammar compiled for it (once per schema; a schema the
     engine cannot take fails here, before the request queues)."""
     tokenizer = engine.tokenizer(target)
@@ -113,10 +113,10 @@ async def completions(body: CompletionRequest, request: Request):
     handles = [state.engine.submit(target, sampling, prompt=p, n=body.n, loop=loop) for p in prompts]
     reply_id, created = f"cmpl-{secrets.token_hex(12)}", int(time.time())
     if body.stream:
-        return _sse(_completion_chunks(handles, body, reply_id, created), handles)
+        return sse(_completion_chunks(handles, body, reply_id, created), handles)
     choices, prompt_total, completion_total = [], 0, 0
     for p, handle in enumerate(handles):
-        texts, finishes, prompt, completion, _ = await _collect(handle)
+        texts, finishes, prompt, completion, _ = await collect(handle)
         prompt_total, completion_total = prompt_total + prompt, completion_total + completion
         for i in range(body.n):
             text = prompts[p] + texts[i] if body.echo else texts[i]
@@ -176,7 +176,7 @@ async def _knowledge_base_chat(request: Request, body: ChatRequest, target: Targ
                 yield {**head, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
             yield {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "citations": citations()}
 
-        return _sse(chunks())
+        return sse(chunks())
     text = "".join(await run_in_threadpool(list, pieces))
     return {"id": reply_id, "object": "chat.completion", "created": created, "model": body.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text.strip(), "refusal": None},
@@ -193,7 +193,7 @@ def _knowledge_base(state, name: str):
 
 
 # -- streaming --------------------------------------------------------------------------------
-async def _collect(handle: Handle) -> tuple[list[str], list[str | None], int, int, list[list]]:
+async def collect(handle: Handle) -> tuple[list[str], list[str | None], int, int, list[list]]:
     texts, finishes, scored = [""] * handle.n, [None] * handle.n, [[] for _ in range(handle.n)]
     prompt = completion = 0
     async for e in handle.events():
@@ -257,7 +257,7 @@ async def _completion_chunks(handles: list[Handle], body: CompletionRequest, rep
                                             "finish_reason": e.finish_reason, "logprobs": None}]}
 
 
-def _sse(chunks: AsyncIterator[dict], handles: list[Handle] = ()) -> StreamingResponse:
+def sse(chunks: AsyncIterator[dict], handles: list[Handle] = ()) -> StreamingResponse:
     async def body():
         try:
             async for chunk in chunks:

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from mentor.errors import MentorError
 from mentor.inference.decode import Sampling
-from mentor.serve.inference import _collect, _compile, _sse
+from mentor.serve.inference import collect, compile_constraint, sse
 from mentor.serve.protocol import ResponsesRequest
 from mentor.serve.structured import Plan, plan, split_reply
 
@@ -60,7 +60,7 @@ async def responses(body: ResponsesRequest, request: Request):
     text_format = (body.text or {}).get("format")
     p = await run_in_threadpool(plan, _messages(body), body.tools, body.tool_choice, body.parallel_tool_calls,
                                 text_format, "input")
-    await run_in_threadpool(_compile, state.engine, target, p)
+    await run_in_threadpool(compile_constraint, state.engine, target, p)
     limit = min(body.max_output_tokens or state.settings.max_tokens, state.settings.max_tokens)
     sampling = Sampling(limit, body.temperature, body.top_p, constraint=p.constraint)
     handle = state.engine.submit(target, sampling, p.conversation, loop=asyncio.get_running_loop())
@@ -71,8 +71,8 @@ async def responses(body: ResponsesRequest, request: Request):
              "max_output_tokens": body.max_output_tokens, "truncation": "disabled", "error": None,
              "incomplete_details": None}
     if body.stream:
-        return _sse(_events(handle, shell, p), [handle])
-    texts, finishes, prompt, completion, _ = await _collect(handle)
+        return sse(_events(handle, shell, p), [handle])
+    texts, finishes, prompt, completion, _ = await collect(handle)
     return _finished(shell, texts[0], finishes[0], p, prompt, completion)
 
 
