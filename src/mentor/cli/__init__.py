@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -35,8 +36,16 @@ def _register() -> None:
 def main() -> None:
     quiet_libraries()
     _register()
+    code = 0
     try:
         app()
     except MentorError as e:
         err_console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
+        code = e.exit_code
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else int(e.code is not None)
+    if "ctranslate2" in sys.modules:  # its worker threads were seen to abort interpreter teardown (SIGABRT)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

@@ -9,9 +9,11 @@ float32 weights, ``ctranslate2:int8``) into a backend for one model and says why
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import importlib.util
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +150,7 @@ class CT2Backend:
         self.tokenizer, self.compute, self.fallback = tokenizer, compute, fallback
         self.generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=compute, intra_threads=threads)
         self.eos = sorted(stop_token_ids(tokenizer))
+        _LIVE.add(self)
 
     def decode(self, rows: list[Row], admit: Callable[[int], list[Row]] | None = None) -> None:
         waiting = list(rows)
@@ -219,6 +222,20 @@ class CT2Backend:
                         r.update(r.text, "length")
             live = [r for r in live if r.finish_reason is None] + joining
         return later
+
+
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _release_generators() -> None:
+    """Free ctranslate2's generators while the interpreter is whole: left to interpreter teardown, their
+    worker threads were seen to abort the process ("terminate called without an active exception")."""
+    for backend in list(_LIVE):
+        backend.generator = None
+    import gc
+
+    gc.collect()
 
 
 def _needs_torch(s: Sampling) -> bool:
