@@ -8,6 +8,8 @@ Layout::
     <home>/files/<id><ext>   files uploaded to the server (generated names)
     <home>/kb/<name>/        knowledge bases
 
+Apps (``mentor.engine``) keep every version of their YAML and an audit log of their requests here too.
+
 The server's files, fine-tuning jobs and vector stores live in the same registry (``mentor.serve``).
 """
 
@@ -51,6 +53,17 @@ CREATE TABLE IF NOT EXISTS job_events (
 CREATE TABLE IF NOT EXISTS vector_stores (
     id TEXT PRIMARY KEY, name TEXT, created REAL NOT NULL, metadata TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS apps (
+    name TEXT NOT NULL, version INTEGER NOT NULL, config TEXT NOT NULL, created REAL NOT NULL,
+    deleted REAL, PRIMARY KEY (name, version)
+);
+CREATE TABLE IF NOT EXISTS app_logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, version INTEGER NOT NULL, created REAL NOT NULL,
+    route TEXT, routed_by TEXT, flow TEXT, request TEXT NOT NULL, answer TEXT NOT NULL, blocked INTEGER NOT NULL,
+    findings TEXT NOT NULL, tool_calls TEXT NOT NULL, citations TEXT NOT NULL, error TEXT,
+    latency REAL NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS app_logs_by_app ON app_logs (app, created);
 """
 
 

@@ -73,6 +73,15 @@ def _wait(client, job_id: str, until=("succeeded", "failed", "cancelled"), timeo
 def test_auth_limits_and_errors(server):
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0).models.list()
+    import urllib.error
+    import urllib.request
+
+    for path in ("/docs", "/openapi.json"):  # the docs too: the key guards every route
+        with pytest.raises(urllib.error.HTTPError) as denied:
+            urllib.request.urlopen(server.url + path, timeout=30)
+        assert denied.value.code == 401
+        keyed = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {KEY}"})
+        assert urllib.request.urlopen(keyed, timeout=30).status == 200
     with pytest.raises(openai.APIStatusError, match="larger than") as refused:
         server.client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x" * (5 << 20)}])
     assert refused.value.status_code == 413

@@ -75,6 +75,18 @@ def tool_calls(tools: list[Tool], choice: str | None = "required", parallel: boo
     return Constraint(_compile_check(_llg().LLMatcher.grammar_from_lark(lark), "tools"), "tools")
 
 
+def lark(text: str, kind: str = "lark") -> Constraint:
+    """Replies in the language of a Lark grammar (llguidance's dialect: ``%json {..}`` embeds a JSON schema)."""
+    return Constraint(_compile_check(_llg().LLMatcher.grammar_from_lark(text), kind), kind)
+
+
+def choice(options: list[str]) -> Constraint:
+    """Exactly one of ``options`` (a label out of a fixed set: a route, a class)."""
+    if not options:
+        raise GrammarError("choice: needs at least one option.")
+    return lark("start: " + " | ".join(f'"{_lark(o)}"' for o in options) + "\n", "choice")
+
+
 class Matcher:
     """One row's grammar state: ``mask(logits)`` removes tokens the grammar forbids next; ``advance(token)``
     takes the chosen one; ``done`` once the grammar has ended (only end-of-text may follow)."""

@@ -35,7 +35,7 @@ class ServeSettings:
     home: str | None = None  # the workspace (MENTOR_HOME or ./.mentor by default)
     host: str = "127.0.0.1"
     port: int = 8000
-    api_key: str | None = None  # when set, every /v1 request needs "Authorization: Bearer <key>"
+    api_key: str | None = None  # when set, every request (/v1, /docs, /openapi.json) needs "Authorization: Bearer <key>"
     model: str = DEFAULT_LLM  # answers for kb: models
     max_request_bytes: int = 4 << 20  # JSON requests
     max_upload_bytes: int = 512 << 20  # /v1/files uploads
@@ -72,12 +72,14 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.jobs = JobStore(ws)
     app.state.knowledge_bases = {}
     app.state.embedders = {}
+    app.state.apps = None  # mentor.serve.apps builds them on first use, over the engine
     app.add_middleware(Guard, api_key=settings.api_key, max_request_bytes=settings.max_request_bytes,
                        max_upload_bytes=settings.max_upload_bytes)
     _errors(app)
-    from mentor.serve import inference, responses, training, vector_stores
+    from mentor.serve import apps, inference, responses, training, vector_stores
 
     app.include_router(inference.router)
+    app.include_router(apps.router)
     app.include_router(responses.router)
     app.include_router(training.router)
     app.include_router(vector_stores.router)
@@ -117,7 +119,7 @@ class Guard:
         self.max_request_bytes, self.max_upload_bytes = max_request_bytes, max_upload_bytes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith("/v1"):
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if self.api_key and not hmac.compare_digest(headers.get("authorization", ""), f"Bearer {self.api_key}"):

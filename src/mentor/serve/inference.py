@@ -18,6 +18,7 @@ from mentor.errors import MentorError
 from mentor.inference import grammar
 from mentor.inference.decode import stop_token_ids
 from mentor.models.aliases import ALIASES
+from mentor.serve import apps
 from mentor.serve.engine import Handle, NotFound, Target
 from mentor.serve.protocol import (
     ChatRequest,
@@ -48,6 +49,7 @@ async def list_models(request: Request) -> dict:
 
     data += [model_object(f"kb:{name}", started, "knowledge-base") for name in list_names(request.app.state.ws)]
     data += [model_object(name, started, "mentor") for name, a in ALIASES.items() if a.kind == "embedder"]
+    data += [model_object(name, started, "app") for name in await run_in_threadpool(apps.model_ids, request.app.state.ws)]
     return listing(data)
 
 
@@ -62,6 +64,8 @@ async def get_model(model: str, request: Request) -> dict:
 @router.post("/chat/completions")
 async def chat(body: ChatRequest, request: Request):
     state = request.app.state
+    if body.model.startswith(apps.PREFIX):
+        return await apps.chat(request, body, f"chatcmpl-{secrets.token_hex(12)}", int(time.time()))
     target = await run_in_threadpool(state.engine.resolve, body.model)
     p = await run_in_threadpool(plan, [m.model_dump(exclude_none=True) for m in body.messages], body.tools,
                                 body.tool_choice, body.parallel_tool_calls, body.response_format)

@@ -1,0 +1,249 @@
+"""`mentor app ...` (apps: create, route, guard, run, logs, evaluate the router) and `mentor guard redact`."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mentor.errors import MentorError
+
+app = typer.Typer(no_args_is_help=True)
+guard_app = typer.Typer(no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="print JSON")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="app", help="Apps: a prompt, a router, flows, tools and a guard over a model.")
+    root.add_typer(guard_app, name="guard", help="The safety guard without an app.")
+
+
+def _ws():
+    from mentor.workspace import Workspace
+
+    return Workspace()
+
+
+def _runtime(name: str, version: int | None = None):
+    from mentor.engine.app import Apps
+    from mentor.engine.generator import LocalGenerator
+
+    ws = _ws()
+    return Apps(ws, LocalGenerator(ws)).get(name, version)
+
+
+def _print(value) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command("create")
+def create(config: Path = typer.Option(..., "--config", help="the app's YAML file"), as_json: bool = JSON) -> None:
+    """Create an app from YAML, or store a changed YAML as the app's next version."""
+    from mentor.engine import config as app_config
+    from mentor.engine import store
+
+    stored, changed = store.save(app_config.load(config), _ws())
+    if as_json:
+        return _print({**store.dump(stored), "changed": changed})
+    verb = "stored" if changed else "unchanged:"
+    Console().print(f"{verb} app [bold]{stored.config.name}[/] version {stored.version} "
+                    f"(model {stored.config.model}, flows {', '.join(_flow_names(stored.config))})")
+
+
+def _flow_names(config) -> list[str]:
+    return [f if isinstance(f, str) else f"rag:{f.rag}" for f in config.flows()]
+
+
+@app.command("list")
+def list_cmd(as_json: bool = JSON) -> None:
+    """Apps in the workspace."""
+    from mentor.engine import store
+
+    apps = store.list_apps(_ws())
+    if as_json:
+        return _print([store.dump(a) for a in apps])
+    table = Table("name", "version", "model", "flows", "guard", "updated", title="Apps")
+    for a in apps:
+        table.add_row(a.config.name, str(a.version), a.config.model, ", ".join(_flow_names(a.config)),
+                      "yes" if a.config.guard else "no", time.strftime("%Y-%m-%d %H:%M", time.localtime(a.created)))
+    Console().print(table)
+
+
+@app.command("show")
+def show(name: str, version: int = typer.Option(None, help="a stored version (default: the latest)"),
+         as_json: bool = JSON) -> None:
+    """An app's YAML (as stored)."""
+    from mentor.engine import store
+
+    stored = store.get(name, _ws(), version)
+    if as_json:
+        return _print(store.dump(stored))
+    print(f"# {name} version {stored.version}")
+    print(stored.config.to_yaml(), end="")
+
+
+@app.command("history")
+def history(name: str, as_json: bool = JSON) -> None:
+    """Every stored version of an app, with what changed."""
+    from mentor.engine import store
+
+    versions = store.history(name, _ws())
+    if as_json:
+        return _print([store.dump(v) for v in versions])
+    table = Table("version", "created", "changed", title=f"{name}: versions")
+    before: dict = {}
+    for v in versions:
+        now = json.loads(v.config.model_dump_json())
+        changed = [k for k in now if now.get(k) != before.get(k)] if before else ["(created)"]
+        table.add_row(str(v.version), time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)), ", ".join(changed))
+        before = now
+    Console().print(table)
+
+
+@app.command("delete")
+def delete(name: str) -> None:
+    """Remove an app (its versions and audit log stay in the registry)."""
+    from mentor.engine import store
+
+    store.delete(name, _ws())
+    Console().print(f"deleted app {name}")
+
+
+@app.command("route")
+def route(name: str, text: str, as_json: bool = JSON) -> None:
+    """Which route the app's router picks for TEXT."""
+    runtime = _runtime(name)
+    if not runtime.config.router:
+        raise MentorError(f"app '{name}' has no router (it always runs the flow '{_flow_names(runtime.config)[0]}').")
+    decision = runtime.route(text)
+    if as_json:
+        return _print(decision.to_json())
+    Console().print(f"route [bold]{decision.route}[/] (by {decision.by}, score {decision.score:.3f})")
+
+
+@app.command("eval-router")
+def eval_router(name: str, data: Path = typer.Option(..., help='JSONL rows {"q": text, "route": expected}'),
+                as_json: bool = JSON) -> None:
+    """The router's accuracy, confusion table and latency on labelled messages."""
+    from mentor.engine.router import evaluate
+
+    runtime = _runtime(name)
+    if not runtime.config.router:
+        raise MentorError(f"app '{name}' has no router to evaluate.")
+    rows = _labelled(data, [r.name for r in runtime.config.router.routes])
+    result = evaluate(runtime.router, rows)
+    if as_json:
+        return _print(result)
+    console = Console()
+    console.print(f"accuracy {result['accuracy']:.1%} on {result['rows']} messages; decided by {result['by']}; "
+                  f"latency p50 {result['latency_ms']['p50']:.1f} ms, p95 {result['latency_ms']['p95']:.1f} ms")
+    names = list(result["confusion"])
+    table = Table("expected \\ got", *names, title="confusion")
+    for expected in names:
+        table.add_row(expected, *(str(result["confusion"][expected].get(g, 0)) for g in names))
+    console.print(table)
+
+
+def _labelled(path: Path, routes: list[str]) -> list[dict]:
+    if not path.is_file():
+        raise MentorError(f"{path}: no such file.")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise MentorError(f"{path}:{n}: not JSON ({e.msg}).") from None
+        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or not isinstance(row.get("route"), str):
+            raise MentorError(f'{path}:{n}: expected {{"q": text, "route": name}}.')
+        if row["route"] not in routes:
+            raise MentorError(f"{path}:{n}: route: '{row['route']}' is not a route of the app ({', '.join(routes)}).")
+        rows.append(row)
+    if not rows:
+        raise MentorError(f"{path}: no rows.")
+    return rows
+
+
+@app.command("guard")
+def guard(name: str, text: str, output: bool = typer.Option(False, help="scan as the app's answer, not its input"),
+          as_json: bool = JSON) -> None:
+    """What the app's guard finds in TEXT: allowed or not, findings with spans, the text redacted."""
+    runtime = _runtime(name)
+    if runtime.guard is None:
+        raise MentorError(f"app '{name}' has no guard section.")
+    _verdict((runtime.guard.check_output if output else runtime.guard.check_input)(text), as_json)
+
+
+@guard_app.command("redact")
+def redact_cmd(text: str, as_json: bool = JSON) -> None:
+    """TEXT with personal data (phone, e-mail, Chinese ID, card, IBAN) replaced."""
+    from mentor.engine.guard import redact
+
+    _verdict(redact(text), as_json)
+
+
+def _verdict(verdict, as_json: bool) -> None:
+    if as_json:
+        return _print(verdict.to_json())
+    console = Console()
+    console.print(("[green]allowed[/]" if verdict.allowed else "[red]blocked[/]") +
+                  "".join(f"\n  {f.kind} {f.label} [{f.start}:{f.end}]" for f in verdict.findings))
+    print(verdict.text)
+
+
+@app.command("run")
+def run(name: str, text: str, as_json: bool = JSON) -> None:
+    """Answer TEXT with the app (streamed; --json: the answer and what the engine did)."""
+    from mentor.data.conversation import Message
+
+    reply = _runtime(name).respond([Message("user", text)])
+    for piece in reply.pieces:
+        if not as_json:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    if as_json:
+        return _print({"answer": reply.text, "mentor": reply.trace.to_json()})
+    print()
+    t = reply.trace
+    Console(stderr=True).print(f"[dim]route {t.route or '-'} ({t.by or '-'}), flow {t.flow}, "
+                               f"{len(t.tool_calls)} tool calls, {len(t.findings)} guard findings, log {t.log_id}[/]")
+
+
+@app.command("logs")
+def logs(name: str, since: str = typer.Option(None, help="e.g. 30m, 2h, 7d or 2026-12-01"),
+         limit: int = typer.Option(50, min=1), as_json: bool = JSON) -> None:
+    """The app's audit log, newest first."""
+    from mentor.engine import audit, store
+
+    ws = _ws()
+    store.get(name, ws)
+    rows = audit.read(ws, name, _since(since), limit)
+    if as_json:
+        return _print(rows)
+    table = Table("id", "time", "v", "route", "flow", "blocked", "ms", "tokens", "question", "answer", title=f"{name}: requests")
+    for r in rows:
+        question = next((m["content"] for m in reversed(r["request"]) if m["role"] == "user"), "")
+        table.add_row(str(r["id"]), time.strftime("%m-%d %H:%M:%S", time.localtime(r["created"])), str(r["version"]),
+                      r["route"] or "-", r["flow"] or "-", "yes" if r["blocked"] else "", f"{r['latency'] * 1000:.0f}",
+                      f"{r['prompt_tokens']}+{r['completion_tokens']}", question[:60], r["answer"][:60])
+    Console().print(table)
+
+
+def _since(text: str | None) -> float | None:
+    if not text:
+        return None
+    m = re.fullmatch(r"(\d+)\s*([smhd])", text.strip())
+    if m:
+        return time.time() - int(m.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        raise MentorError(f"--since: '{text}' is not a duration (30m, 2h, 7d) or a date (2026-12-01).") from None

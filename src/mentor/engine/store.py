@@ -1,0 +1,145 @@
+"""Apps in the workspace registry: every change to an app's YAML is a new version, kept for its history."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+from mentor.engine.config import AppConfig, KbTool, PythonTool, RagFlow
+from mentor.errors import MentorError
+from mentor.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class StoredApp:
+    config: AppConfig
+    version: int
+    created: float
+
+
+def save(config: AppConfig, ws: Workspace) -> tuple[StoredApp, bool]:
+    """Store ``config`` after checking what it names exists; (the app, whether this made a new version).
+    An unchanged config keeps its version."""
+    check(config, ws)
+    body = config.model_dump_json()
+    with closing(ws.connect()) as con, con:
+        last = con.execute("SELECT version, config, created, deleted FROM apps WHERE name = ? ORDER BY version DESC LIMIT 1",
+                           (config.name,)).fetchone()
+        if last is not None and last["config"] == body and last["deleted"] is None:
+            return StoredApp(config, last["version"], last["created"]), False
+        version, now = (last["version"] + 1 if last else 1), time.time()
+        con.execute("INSERT INTO apps (name, version, config, created) VALUES (?, ?, ?, ?)",
+                    (config.name, version, body, now))
+    return StoredApp(config, version, now), True
+
+
+def get(name: str, ws: Workspace, version: int | None = None) -> StoredApp:
+    """The app's latest version (or ``version``)."""
+    with closing(ws.connect()) as con:
+        if version is None:
+            row = con.execute("SELECT * FROM apps WHERE name = ? ORDER BY version DESC LIMIT 1", (name,)).fetchone()
+        else:
+            row = con.execute("SELECT * FROM apps WHERE name = ? AND version = ?", (name, version)).fetchone()
+    if row is None or (version is None and row["deleted"] is not None):
+        known = ", ".join(a.config.name for a in list_apps(ws)) or "none yet"
+        which = f"version {version} of app" if version is not None else "app"
+        raise MentorError(f"Unknown {which} '{name}' (apps: {known}; create one with: mentor app create --config FILE).")
+    return StoredApp(AppConfig.model_validate_json(row["config"]), row["version"], row["created"])
+
+
+def list_apps(ws: Workspace) -> list[StoredApp]:
+    with closing(ws.connect()) as con:
+        rows = con.execute("SELECT a.* FROM apps a JOIN (SELECT name, MAX(version) v FROM apps GROUP BY name) m "
+                           "ON a.name = m.name AND a.version = m.v WHERE a.deleted IS NULL ORDER BY a.name").fetchall()
+    return [StoredApp(AppConfig.model_validate_json(r["config"]), r["version"], r["created"]) for r in rows]
+
+
+def history(name: str, ws: Workspace) -> list[StoredApp]:
+    get(name, ws)
+    with closing(ws.connect()) as con:
+        rows = con.execute("SELECT * FROM apps WHERE name = ? ORDER BY version", (name,)).fetchall()
+    return [StoredApp(AppConfig.model_validate_json(r["config"]), r["version"], r["created"]) for r in rows]
+
+
+def delete(name: str, ws: Workspace) -> None:
+    """Hide the app (its versions and logs stay for the audit trail; creating it again continues the numbering)."""
+    get(name, ws)
+    with closing(ws.connect()) as con, con:
+        con.execute("UPDATE apps SET deleted = ? WHERE name = ? AND deleted IS NULL", (time.time(), name))
+
+
+def check(config: AppConfig, ws: Workspace) -> None:
+    """What the app names must exist now, not at request time: the model, knowledge bases, Python tools and flows."""
+    _check_model(config.model, ws)
+    from mentor.rag.knowledge_base import list_names
+
+    kbs = set(list_names(ws))
+    for where, flow in _flows(config):
+        if isinstance(flow, RagFlow) and flow.rag not in kbs:
+            raise MentorError(f"{where}: no knowledge base '{flow.rag}' (knowledge bases: {', '.join(sorted(kbs)) or 'none'}; "
+                              f"create it with: mentor kb create {flow.rag})")
+        if isinstance(flow, str) and ":" in flow:
+            resolve_callable(flow, where)
+    for i, tool in enumerate(config.tools):
+        if isinstance(tool, PythonTool):
+            resolve_callable(tool.python, f"tools[{i}]")
+        if isinstance(tool, KbTool) and tool.kb_search not in kbs:
+            raise MentorError(f"tools[{i}]: no knowledge base '{tool.kb_search}' to search.")
+        if tool == "kb_search" and not any(isinstance(f, RagFlow) for _, f in _flows(config)):
+            raise MentorError(f"tools[{i}]: kb_search needs a knowledge base: write {{kb_search: KB}} or add a rag route.")
+    if config.guard:
+        from mentor.engine.guard import GuardConfig
+
+        guard_config(config, GuardConfig)
+
+
+def guard_config(config: AppConfig, kind):
+    g = config.guard
+    return kind(input=tuple(g.input), output=tuple(g.output), words=tuple(g.words),
+                allowed_domains=tuple(g.allowed_domains), on_block=g.on_block, pii=g.pii)
+
+
+def _flows(config: AppConfig):
+    if config.router:
+        return [(f"router.routes[{i}] ({r.name})", r.flow) for i, r in enumerate(config.router.routes)]
+    return [("flow", config.flow)]
+
+
+def _check_model(model: str, ws: Workspace) -> None:
+    from mentor.models.aliases import ALIASES
+
+    if (model in ALIASES and ALIASES[model].kind == "llm") or (Path(model) / "config.json").exists():
+        return
+    run = ws.get_run(model)
+    if run is not None and run.status == "succeeded":
+        return
+    if run is not None:
+        raise MentorError(f"model: the run '{model}' has not finished (status {run.status}).")
+    llms = ", ".join(n for n, a in ALIASES.items() if a.kind == "llm")
+    raise MentorError(f"model: '{model}' is not a model alias ({llms}), a finished run or a model folder.")
+
+
+def resolve_callable(spec: str, where: str):
+    """``module:function`` imported (the module must be importable from the working directory or the path)."""
+    import importlib
+    import sys
+
+    module_name, _, attr = spec.partition(":")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: the user's own modules next to the app file
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # ImportError, or the module itself failing
+        raise MentorError(f"{where}: cannot import '{module_name}' ({type(e).__name__}: {e}).") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise MentorError(f"{where}: '{module_name}' has no function '{attr}'.")
+    return fn
+
+
+def dump(app: StoredApp) -> dict:
+    return {"name": app.config.name, "version": app.version, "created": app.created,
+            "config": json.loads(app.config.model_dump_json())}
