@@ -247,3 +247,46 @@ def _since(text: str | None) -> float | None:
         return datetime.fromisoformat(text).timestamp()
     except ValueError:
         raise MentorError(f"--since: '{text}' is not a duration (30m, 2h, 7d) or a date (2026-12-01).") from None
+
+
+@app.command("eval")
+def eval_cmd(name: str, data: Path = typer.Option(..., help='JSONL cases {"q", "reference", "contains", "regex", "route"}'),
+             version: list[int] = typer.Option(None, "--version", help="a stored version (repeat to compare; default: latest)"),
+             model: list[str] = typer.Option(None, "--model", help="run the app on this model instead (repeat to compare)"),
+             metrics: str = typer.Option("rougeL,f1", help="metrics against the cases' references"),
+             json_schema: Path = typer.Option(None, "--json-schema", help="answers must fit this JSON schema"),
+             judge: str = typer.Option(None, help="LLM judge: a model alias / folder, or an OpenAI-compatible URL"),
+             judge_model: str = typer.Option(None, "--judge-model", help="model name at the judge endpoint"),
+             out: Path = typer.Option(None, help="HTML report (default: <workspace>/reports/app-NAME.html)"),
+             as_json: bool = JSON) -> None:
+    """Run cases against prompt versions x models: checks passed, metrics, judge score, an HTML report."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from mentor.engine.app import Apps
+    from mentor.engine.evaluation import html_report, read_cases, run_matrix
+    from mentor.engine.generator import LocalGenerator
+    from mentor.evaluate.judge import Judge
+    from mentor.files import atomic_write_text, read_json
+
+    ws = _ws()
+    cases = read_cases(data)
+    versions, models = version or [None], model or [None]
+    schema = read_json(json_schema, "--json-schema") if json_schema else None
+    with Progress(TextColumn("cases"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("eval", total=len(cases) * len(versions) * len(models))
+        columns = run_matrix(name, cases, Apps(ws, LocalGenerator(ws)), versions, models,
+                             [m.strip() for m in metrics.split(",") if m.strip()], schema,
+                             Judge(judge, judge_model) if judge else None, lambda: progress.advance(task))
+    out = out or ws.home / "reports" / f"app-{name}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, html_report(name, cases, columns))
+    if as_json:
+        return _print({"report": str(out), "columns": [c.to_json() for c in columns]})
+    names = sorted({m for c in columns for m in c.metrics})
+    table = Table("variant", "checks passed", *names, "judge", "s / case", title=f"{name}: {len(cases)} cases")
+    for c in columns:
+        table.add_row(c.label, "-" if c.passed is None else f"{c.passed:.1f}%", *(f"{c.metrics.get(m, 0):.2f}" for m in names),
+                      "-" if c.judge is None else f"{c.judge:.2f}", f"{c.seconds / len(cases):.2f}")
+    Console().print(table)
+    Console().print(f"report: {out}")

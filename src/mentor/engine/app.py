@@ -184,9 +184,8 @@ class AppRuntime:
                     for piece in scan:
                         sent.append(piece)
                         yield piece
-                    trace.findings += [{**f.to_json(), "stage": "output"} for f in self.guard.last_findings(scan)]
-                    trace.blocked = trace.blocked or any(f["kind"] != "pii" for f in trace.findings if f["stage"] == "output") \
-                        and self.guard.config.on_block in "".join(sent)
+                    trace.findings += [{**f.to_json(), "stage": "output"} for f in scan.findings]
+                    trace.blocked = scan.blocked
                 else:
                     for piece in answer:
                         sent.append(piece)
@@ -221,3 +220,10 @@ class Apps:
         if key not in self._built:
             self._built[key] = AppRuntime(stored, self.ws, self.generator, self._shared)
         return self._built[key]
+
+    def variant(self, name: str, version: int | None = None, model: str | None = None) -> AppRuntime:
+        """A stored version of the app, on another ``model`` if given (for evaluation: not kept)."""
+        stored = store.get(name, self.ws, version)
+        if model:
+            stored = store.StoredApp(stored.config.model_copy(update={"model": model}), stored.version, stored.created)
+        return AppRuntime(stored, self.ws, self.generator, self._shared)

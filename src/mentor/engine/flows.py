@@ -151,10 +151,10 @@ def languages(text: str) -> tuple[str, str, str]:
 
 def translate(turn) -> Iterator[str]:
     source, source_lang, target = languages(turn.text)
-    system = (f"You are a translator. Translate the user's text from {LANGUAGES[source_lang][0]} into "
-              f"{LANGUAGES[target][0]}. Reply with the translation only.")
+    # the instruction in the user turn: SmolLM2-135M then answered zh->en in English, with it in the system turn not
+    ask = f"Translate this {LANGUAGES[source_lang][0]} text into {LANGUAGES[target][0]}:\n{source}"
     turn.trace.tool_calls.append({"name": "translate", "arguments": {"text": source, "from": source_lang, "to": target}})
-    yield from turn.generate(Conversation((Message("system", system), Message("user", source))))
+    yield from turn.generate(Conversation((Message("user", ask),)))
 
 
 # -- agent ---------------------------------------------------------------------------------------

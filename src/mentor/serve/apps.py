@@ -51,7 +51,8 @@ def _runtime(state, model: str):
 
 
 async def chat(request: Request, body: ChatRequest, reply_id: str, created: int):
-    """/v1/chat/completions for an ``app:`` model: the app answers; the reply carries ``mentor`` metadata."""
+    """/v1/chat/completions for an ``app:`` model: the app answers; the reply carries ``mentor`` metadata.
+    Streamed: the chunks (the caller sends them as server-sent events)."""
     if body.tools or body.response_format or body.logprobs or body.n != 1:
         raise MentorError("app: models answer in text through their own flows; tools, response_format, logprobs "
                           "and n > 1 need a model id (see GET /v1/models).")
@@ -72,9 +73,7 @@ async def chat(request: Request, body: ChatRequest, reply_id: str, created: int)
             yield {**head, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "mentor": reply.trace.to_json(),
                    **({"usage": usage(u.prompt_tokens, u.completion_tokens)} if (body.stream_options or {}).get("include_usage") else {})}
 
-        from mentor.serve.inference import sse
-
-        return sse(chunks())
+        return chunks()
     text = await run_in_threadpool(reply.read)
     u = reply.trace.usage
     return {"id": reply_id, "object": "chat.completion", "created": created, "model": body.model,

@@ -65,7 +65,8 @@ async def get_model(model: str, request: Request) -> dict:
 async def chat(body: ChatRequest, request: Request):
     state = request.app.state
     if body.model.startswith(apps.PREFIX):
-        return await apps.chat(request, body, f"chatcmpl-{secrets.token_hex(12)}", int(time.time()))
+        answer = await apps.chat(request, body, f"chatcmpl-{secrets.token_hex(12)}", int(time.time()))
+        return sse(answer) if body.stream else answer
     target = await run_in_threadpool(state.engine.resolve, body.model)
     p = await run_in_threadpool(plan, [m.model_dump(exclude_none=True) for m in body.messages], body.tools,
                                 body.tool_choice, body.parallel_tool_calls, body.response_format)
