@@ -44,3 +44,46 @@ def right(answer_text: str, expected: float) -> bool:
 
     found = [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", answer_text.replace(",", ""))]
     return any(abs(x - expected) < 0.006 for x in found)
+
+
+# Training questions: the same kinds of sums, other wordings (the held-out questions above are never trained on).
+TRAIN_TEMPLATES = [
+    ("{a} water bottles cost £{b} each and shipping is £{c}. Total to pay?",
+     "{a} 个水壶单价 {b} 英镑，另加运费 {c} 英镑，总价是多少？", "{a} * {b} + {c}"),
+    ("What's the price of a £{b} jacket after a {c}% discount?",
+     "{b} 英镑的夹克优惠 {c}% 之后卖多少钱？", "{b} * (1 - {c} / 100)"),
+    ("Buying {a} locks at £{b} apiece with {c}% off everything, how much is it?",
+     "买 {a} 把锁，每把 {b} 英镑，全部再打 {c}% 的折扣，要花多少？", "{a} * {b} * (1 - {c} / 100)"),
+    ("Spread £{b} evenly over {a} months: what is the monthly amount?",
+     "把 {b} 英镑平均分成 {a} 期，每期是多少？", "{b} / {a}"),
+    ("Convert {b} miles to kilometres.",
+     "把 {b} 英里换算成公里。", "{b} * 1.609344"),
+    ("How long is {b} inches in centimetres?",
+     "{b} 英寸合多少厘米？", "{b} * 2.54"),
+    ("Order total for {a} chains at £{b} each, minus a £{c} coupon?",
+     "{a} 根链条每根 {b} 英镑，用掉 {c} 英镑的券后总共付多少？", "{a} * {b} - {c}"),
+    ("Putting away £{a} every week, how many weeks to reach £{b}?",
+     "每个星期攒 {a} 英镑，要多少个星期才能攒够 {b} 英镑？", "{b} / {a}"),
+]
+
+
+def training_rows(n: int = 160, seed: int = 11) -> list[dict]:
+    """Chat rows in the calculator flow's own prompt, answered with the expression (for `mentor train`)."""
+    from mentor.engine.flows import calculator_prompt
+
+    rng, rows = random.Random(seed), []
+    for i in range(n):
+        en, zh, expression = TRAIN_TEMPLATES[i % len(TRAIN_TEMPLATES)]
+        a, b, c = rng.randint(2, 12), rng.choice([8, 15, 20, 30, 40, 55, 75, 150, 300, 650, 1200]), rng.choice([5, 10, 12, 15, 30, 40])
+        q = (zh if (i // len(TRAIN_TEMPLATES)) % 2 else en).format(a=a, b=b, c=c)
+        messages = calculator_prompt(q).to_json()["messages"]
+        rows.append({"messages": messages + [{"role": "assistant", "content": expression.format(a=a, b=b, c=c)}]})
+    return rows
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    for row in training_rows(int(sys.argv[1]) if len(sys.argv) > 1 else 160):
+        print(json.dumps(row, ensure_ascii=False))

@@ -103,9 +103,9 @@ class AppRuntime:
     @property
     def guard(self):
         if self._guard is None and self.config.guard:
-            from mentor.engine.guard import Guard, GuardConfig
+            from mentor.engine.guard import Guard
 
-            self._guard = Guard(store.guard_config(self.config, GuardConfig))
+            self._guard = Guard(store.guard_config(self.config))
         return self._guard
 
     def knowledge_base(self, name: str):
@@ -178,23 +178,21 @@ class AppRuntime:
                     trace.route, trace.by, trace.score = decision.route, decision.by, decision.score
                     flow = next(r.flow for r in self.config.router.routes if r.name == decision.route)
                 trace.flow = f"rag:{flow.rag}" if isinstance(flow, RagFlow) else flow
-                answer = flows.run(flow, turn)
+                scan = flows.run(flow, turn)
                 if self.guard and self.guard.config.output:
-                    scan = self.guard.stream(answer)
-                    for piece in scan:
-                        sent.append(piece)
-                        yield piece
+                    scan = self.guard.stream(scan)  # the answer checked a sentence at a time as it streams
+                for piece in scan:
+                    sent.append(piece)
+                    yield piece
+                if self.guard and self.guard.config.output:
                     trace.findings += [{**f.to_json(), "stage": "output"} for f in scan.findings]
                     trace.blocked = scan.blocked
-                else:
-                    for piece in answer:
-                        sent.append(piece)
-                        yield piece
-            except MentorError:
+            except MentorError as e:  # the user's to fix (a missing model or knowledge base): said, and logged
+                trace.error = str(e)
                 raise
             except Exception as e:  # a flow or tool failing ends the answer gracefully and is logged
                 trace.error = f"{type(e).__name__}: {e}"
-                sent.append("\n抱歉，出了点问题。" if any(has_cjk(m.content) for m in messages[-1:]) else
+                sent.append("\n抱歉，出了点问题。" if has_cjk(messages[-1].content) else
                             "\nSorry, something went wrong while answering.")
                 yield sent[-1]
             finally:

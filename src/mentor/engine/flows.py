@@ -96,11 +96,16 @@ def expression_grammar(values: list[str]):
                 f'factor: NUMBER | "(" expr ")"\nNUMBER: {literals}\n', "expression")
 
 
-def calculator(turn) -> Iterator[str]:
+def calculator_prompt(text: str) -> Conversation:
+    """What the model reads to write the expression for ``text`` (also the prompt of training rows for it)."""
     shots = []
     for q, a in CALC_SHOTS:
         shots += [Message("user", q), Message("assistant", a)]
-    conversation = Conversation((Message("system", CALC_SYSTEM), *shots, Message("user", turn.text)))
+    return Conversation((Message("system", CALC_SYSTEM), *shots, Message("user", text)))
+
+
+def calculator(turn) -> Iterator[str]:
+    conversation = calculator_prompt(turn.text)
     values = numbers(turn.text) + [c for cue, values in CONSTANTS if re.search(cue, turn.text, re.I) for c in values]
     expression = turn.complete(conversation, constraint=expression_grammar(values or ["0"]),
                                max_new_tokens=40, temperature=0.0)

@@ -91,15 +91,16 @@ def check(config: AppConfig, ws: Workspace) -> None:
         if tool == "kb_search" and not any(isinstance(f, RagFlow) for _, f in _flows(config)):
             raise MentorError(f"tools[{i}]: kb_search needs a knowledge base: write {{kb_search: KB}} or add a rag route.")
     if config.guard:
-        from mentor.engine.guard import GuardConfig
-
-        guard_config(config, GuardConfig)
+        guard_config(config)  # unknown scanner names fail here
 
 
-def guard_config(config: AppConfig, kind):
+def guard_config(config: AppConfig):
+    """The app's guard section as the guard's own config."""
+    from mentor.engine.guard import GuardConfig
+
     g = config.guard
-    return kind(input=tuple(g.input), output=tuple(g.output), words=tuple(g.words),
-                allowed_domains=tuple(g.allowed_domains), on_block=g.on_block, pii=g.pii)
+    return GuardConfig(input=tuple(g.input), output=tuple(g.output), words=tuple(g.words),
+                       allowed_domains=tuple(g.allowed_domains), on_block=g.on_block, pii=g.pii)
 
 
 def _flows(config: AppConfig):
