@@ -60,3 +60,27 @@ def read_json(path: Path, what: str) -> Any:
         raise MentorError(f"{what} {path}: cannot read it ({e.strerror}).") from None
     except json.JSONDecodeError as e:
         raise MentorError(f"{what} {path}:{e.lineno}: not JSON ({e.msg}).") from None
+
+
+def read_jsonl(path: Path, what: str) -> list[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSONL file a user named, or a DataError naming the
+    file and line; an empty file is an error too."""
+    from mentor.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what} {path}: no such file.")
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{n}: not JSON ({e.msg}).") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{path}:{n}: expected a JSON object.")
+        rows.append((n, row))
+    if not rows:
+        raise DataError(f"{what} {path}: no rows.")
+    return rows

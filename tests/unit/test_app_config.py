@@ -114,3 +114,24 @@ def test_python_tools_get_a_schema_from_the_signature():
     assert tool.spec.parameters["properties"]["order_id"] == {"type": "string"}
     assert tool.spec.description.startswith("Look up an order")
     assert '"status": "shipped"' in tool({"order_id": "A-1001"})
+
+
+def test_case_and_labelled_files_name_file_and_line(tmp_path):
+    from mentor.engine.evaluation import check, read_cases
+    from mentor.engine.router import read_labelled
+
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"q": "hi", "contains": "hello"}\n\n{"q": "x", "expect": 1}\n')
+    with pytest.raises(MentorError, match=r"cases.jsonl:3: expect: unknown key"):
+        read_cases(cases)
+    cases.write_text('{"q": "hi", "contains": "Hello", "route": "chat"}\n')
+    case = read_cases(cases)[0]
+    assert case["contains"] == ["Hello"] and check(case, "hello there", "chat", None) is True
+    assert check(case, "hello there", "kb", None) is False and check({"q": "x"}, "y", None, None) is None
+    labelled = tmp_path / "routes.jsonl"
+    labelled.write_text('{"q": "hi", "route": "chat"}\n{"q": "2+2", "route": "maths"}\n')
+    with pytest.raises(MentorError, match=r"routes.jsonl:2: route: 'maths' is not a route"):
+        read_labelled(labelled, ["chat", "calc"])
+    labelled.write_text("not json\n")
+    with pytest.raises(MentorError, match=r"routes.jsonl:1: not JSON"):
+        read_labelled(labelled, ["chat"])

@@ -132,12 +132,12 @@ def route(name: str, text: str, as_json: bool = JSON) -> None:
 def eval_router(name: str, data: Path = typer.Option(..., help='JSONL rows {"q": text, "route": expected}'),
                 as_json: bool = JSON) -> None:
     """The router's accuracy, confusion table and latency on labelled messages."""
-    from mentor.engine.router import evaluate
+    from mentor.engine.router import evaluate, read_labelled
 
     runtime = _runtime(name)
     if not runtime.config.router:
         raise MentorError(f"app '{name}' has no router to evaluate.")
-    rows = _labelled(data, [r.name for r in runtime.config.router.routes])
+    rows = read_labelled(data, [r.name for r in runtime.config.router.routes])
     result = evaluate(runtime.router, rows)
     if as_json:
         return _print(result)
@@ -149,27 +149,6 @@ def eval_router(name: str, data: Path = typer.Option(..., help='JSONL rows {"q":
     for expected in names:
         table.add_row(expected, *(str(result["confusion"][expected].get(g, 0)) for g in names))
     console.print(table)
-
-
-def _labelled(path: Path, routes: list[str]) -> list[dict]:
-    if not path.is_file():
-        raise MentorError(f"{path}: no such file.")
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise MentorError(f"{path}:{n}: not JSON ({e.msg}).") from None
-        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or not isinstance(row.get("route"), str):
-            raise MentorError(f'{path}:{n}: expected {{"q": text, "route": name}}.')
-        if row["route"] not in routes:
-            raise MentorError(f"{path}:{n}: route: '{row['route']}' is not a route of the app ({', '.join(routes)}).")
-        rows.append(row)
-    if not rows:
-        raise MentorError(f"{path}: no rows.")
-    return rows
 
 
 @app.command("guard")

@@ -10,7 +10,6 @@ and, with a judge, a 1-10 judge score.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -43,18 +42,11 @@ class Column:
 
 
 def read_cases(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such case file.")
+    from mentor.files import read_jsonl
+
     cases = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{n}: not JSON ({e.msg}).") from None
-        if not isinstance(row, dict) or not isinstance(row.get("q"), str) or not row["q"].strip():
+    for n, row in read_jsonl(Path(path), "--data"):
+        if not isinstance(row.get("q"), str) or not row["q"].strip():
             raise DataError(f"{path}:{n}: q: each case needs the message as a non-empty string.")
         unknown = sorted(set(row) - CASE_KEYS)
         if unknown:
@@ -67,8 +59,6 @@ def read_cases(path: str | Path) -> list[dict]:
             except re.error as e:
                 raise DataError(f"{path}:{n}: regex: {e}.") from None
         cases.append(row)
-    if not cases:
-        raise DataError(f"{path}: no cases.")
     return cases
 
 

@@ -88,6 +88,21 @@ class Router:
         return complete(self.generator, self.model, conversation, options, usage)
 
 
+def read_labelled(path, routes: list[str]) -> list[dict]:
+    """Rows ``{"q": text, "route": name}`` of a JSONL file, each naming one of ``routes``."""
+    from mentor.errors import DataError
+    from mentor.files import read_jsonl
+
+    rows = []
+    for n, row in read_jsonl(path, "--data"):
+        if not isinstance(row.get("q"), str) or not isinstance(row.get("route"), str):
+            raise DataError(f'{path}:{n}: expected {{"q": text, "route": name}}.')
+        if row["route"] not in routes:
+            raise DataError(f"{path}:{n}: route: '{row['route']}' is not a route of the app ({', '.join(routes)}).")
+        rows.append(row)
+    return rows
+
+
 def evaluate(router: Router, rows: list[dict]) -> dict:
     """Accuracy, a confusion table (expected -> got -> count), how routes were decided and latency, over rows
     ``{"q": text, "route": expected}``."""
