@@ -47,6 +47,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calc", type=int, default=40)
     ap.add_argument("--agent", type=int, default=20)
+    ap.add_argument("--calc-model", default=None, help="also run the calculator flow on this model (a run folder: "
+                    "train one with `python bench/calcset.py > calc.jsonl && mentor train --data calc.jsonl`)")
+    ap.add_argument("--calc-variants", default="plain,calc,calc-tuned", help="which of the calculator variants to run")
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: router, calc, guard, agent")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
     args = ap.parse_args()
@@ -70,7 +73,7 @@ def main() -> None:
     if "router" not in skip:
         results["router"] = router(apps)
     if "calc" not in skip:
-        results["calculator"] = calculator(apps, ws, args.calc)
+        results["calculator"] = calculator(apps, ws, args.calc, args.calc_model, args.calc_variants.split(","))
     if "guard" not in skip:
         results["guard"] = guard()
     if "agent" not in skip:
@@ -104,7 +107,7 @@ def router(apps) -> dict:
     return result
 
 
-def calculator(apps, ws, n: int) -> dict:
+def calculator(apps, ws, n: int, tuned: str | None = None, variants=("plain", "calc", "calc-tuned")) -> dict:
     from calcset import questions, right
 
     from mentor.data.conversation import Message
@@ -113,8 +116,10 @@ def calculator(apps, ws, n: int) -> dict:
 
     store.save(config.parse(f"name: calc\nmodel: {DEFAULT_LLM}\nflow: calculator\n"), ws)
     store.save(config.parse(f"name: plain\nmodel: {DEFAULT_LLM}\nflow: chat\nsampling: {{temperature: 0, max_tokens: 96}}\n"), ws)
+    if tuned:
+        store.save(config.parse(f"name: calc-tuned\nmodel: {tuned}\nflow: calculator\n"), ws)
     out = {}
-    for name in ("plain", "calc"):
+    for name in [v for v in variants if v != "calc-tuned" or tuned]:
         good, start = [], time.perf_counter()
         for q in questions(n):
             text = apps.get(name).respond([Message("user", q["q"])]).read()
@@ -191,8 +196,8 @@ def report(r: dict) -> str:
                   "decide (targets 90%, 30 ms)"]
     if "calculator" in r:
         c = r["calculator"]
-        lines += [f"- calculator: model alone {c['plain']['right']}/{c['plain']['of']}, calculator flow "
-                  f"{c['calc']['right']}/{c['calc']['of']} exact (target 95%)"]
+        labels = {"plain": "model alone", "calc": "calculator flow", "calc-tuned": "calculator flow on the tuned model"}
+        lines += ["- calculator (target 95% exact): " + ", ".join(f"{labels[k]} {v['right']}/{v['of']}" for k, v in c.items())]
     if "guard" in r:
         g = r["guard"]
         lines += [f"- guard: attacks blocked {g['attacks_blocked']:.1%} (target 90%), ordinary messages blocked "

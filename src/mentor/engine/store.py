@@ -112,15 +112,15 @@ def _flows(config: AppConfig):
 def _check_model(model: str, ws: Workspace) -> None:
     from mentor.models.aliases import ALIASES
 
-    if (model in ALIASES and ALIASES[model].kind == "llm") or (Path(model) / "config.json").exists():
-        return
+    if (model in ALIASES and ALIASES[model].kind == "llm") or any((Path(model) / f).exists() for f in ("config.json", "run.json")):
+        return  # an alias, a model folder or a run folder
     run = ws.get_run(model)
     if run is not None and run.status == "succeeded":
         return
     if run is not None:
         raise MentorError(f"model: the run '{model}' has not finished (status {run.status}).")
     llms = ", ".join(n for n, a in ALIASES.items() if a.kind == "llm")
-    raise MentorError(f"model: '{model}' is not a model alias ({llms}), a finished run or a model folder.")
+    raise MentorError(f"model: '{model}' is not a model alias ({llms}), a finished run, a run folder or a model folder.")
 
 
 def resolve_callable(spec: str, where: str):
