@@ -122,6 +122,14 @@ def test_cli(shop, tmp_path):
     labelled.write_text('{"q": "退款多久能到账？", "route": "kb"}\n{"q": "What is 12 times 7?", "route": "calc"}\n')
     result = json.loads(mentor("app", "eval-router", "bike-help", "--data", str(labelled), "--json"))
     assert result["rows"] == 2 and result["accuracy"] >= 0.5
+    for description in ("first", "second"):  # two versions of an app whose flow needs no model
+        store.save(config.parse(f"name: echo2\ndescription: {description}\nflow: tests.fixtures.apps.shop_tools:echo_flow\n"), ws)
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"q": "abc", "contains": "cba", "reference": "echo2: cba"}\n{"q": "xyz", "regex": "^nope"}\n')
+    matrix = json.loads(mentor("app", "eval", "echo2", "--data", str(cases), "--version", "1", "--version", "2", "--json"))
+    assert [c["label"] for c in matrix["columns"]] == ["v1", "v2"]
+    assert matrix["columns"][0]["checks"] == [True, False] and matrix["columns"][1]["passed"] == 50.0
+    assert matrix["columns"][0]["metrics"]["rougeL"] == 100.0 and "echo2: cba" in open(matrix["report"]).read()
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nprompt:\n  rol: hi\n")
     import os
