@@ -13,7 +13,6 @@ import atexit
 import hashlib
 import importlib.util
 import json
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,9 @@ class Backend(Protocol):
 
     def decode(self, rows: list[Row], admit: Callable[[int], list[Row]] | None = None) -> None:
         """Generate every row to its end; rows from ``admit(active rows)`` may join while it runs."""
+
+    def close(self) -> None:
+        """Free native resources now (the model is being unloaded)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,9 @@ class TorchBackend:
     def __init__(self, model, tokenizer):
         self.model, self.tokenizer = model, tokenizer
         self.eos = stop_token_ids(tokenizer)
+
+    def close(self) -> None:
+        """Nothing to free: the torch model is the caller's."""
 
     def decode(self, rows: list[Row], admit: Callable[[int], list[Row]] | None = None) -> None:
         import torch
@@ -150,7 +155,13 @@ class CT2Backend:
         self.tokenizer, self.compute, self.fallback = tokenizer, compute, fallback
         self.generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=compute, intra_threads=threads)
         self.eos = sorted(stop_token_ids(tokenizer))
-        _LIVE.add(self)
+        _GENERATORS.append(self.generator)
+
+    def close(self) -> None:
+        """Free the generator now (call from the thread that owns the backend, not from one of its callbacks)."""
+        if self.generator is not None:
+            _GENERATORS.remove(self.generator)
+            self.generator = None
 
     def decode(self, rows: list[Row], admit: Callable[[int], list[Row]] | None = None) -> None:
         waiting = list(rows)
@@ -224,15 +235,17 @@ class CT2Backend:
         return later
 
 
-_LIVE: weakref.WeakSet = weakref.WeakSet()
+# Every generator stays referenced here until CT2Backend.close() or exit. Left to the garbage collector, a
+# generator can be destroyed on an arbitrary thread, one of its own workers included (a cycle collected while
+# a decode callback runs); joining its worker threads there aborts the process ("terminate called without an
+# active exception", seen twice in the test run after the ctranslate2 tests had finished).
+_GENERATORS: list = []
 
 
 @atexit.register
 def _release_generators() -> None:
-    """Free ctranslate2's generators while the interpreter is whole: left to interpreter teardown, their
-    worker threads were seen to abort the process ("terminate called without an active exception")."""
-    for backend in list(_LIVE):
-        backend.generator = None
+    """Free ctranslate2's generators on the main thread while the interpreter is whole (not at teardown)."""
+    _GENERATORS.clear()
     import gc
 
     gc.collect()

@@ -296,7 +296,9 @@ class Engine:
         loaded = self._loaded.get(target.key)
         if loaded is None:
             while len(self._loaded) >= self.max_loaded:  # least recently used goes
-                del self._loaded[min(self._loaded, key=lambda k: self._loaded[k].used)]
+                gone = self._loaded.pop(min(self._loaded, key=lambda k: self._loaded[k].used))
+                if gone.native is not None:
+                    gone.native.close()  # here, on the scheduler thread: never in a collector run elsewhere
             from mentor.generation import load_for_inference
 
             own = bool(target.run and not target.shared)  # a run with weights of its own (else the base)
