@@ -25,6 +25,18 @@ def model_cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def free_native_generators():
+    """ctranslate2 generators live until closed (mentor.inference.backends): free them after each test, here on
+    the main thread, so one test's converted models do not stay in memory for the rest of the session (a
+    subprocess forked from a large test process inherits its peak RSS: tests/smoke/test_deploy.py measures one)."""
+    yield
+    import sys
+
+    if "mentor.inference.backends" in sys.modules:
+        sys.modules["mentor.inference.backends"].close_all()
+
+
+@pytest.fixture(autouse=True)
 def workspace(tmp_path, monkeypatch):
     from mentor.workspace import Workspace
 

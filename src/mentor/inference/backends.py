@@ -13,6 +13,7 @@ import atexit
 import hashlib
 import importlib.util
 import json
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +157,7 @@ class CT2Backend:
         self.generator = ctranslate2.Generator(str(folder), device="cpu", compute_type=compute, intra_threads=threads)
         self.eos = sorted(stop_token_ids(tokenizer))
         _GENERATORS.append(self.generator)
+        _BACKENDS.add(self)
 
     def close(self) -> None:
         """Free the generator now (call from the thread that owns the backend, not from one of its callbacks)."""
@@ -240,11 +242,15 @@ class CT2Backend:
 # a decode callback runs); joining its worker threads there aborts the process ("terminate called without an
 # active exception", seen twice in the test run after the ctranslate2 tests had finished).
 _GENERATORS: list = []
+_BACKENDS: weakref.WeakSet = weakref.WeakSet()  # to unhook live backends from their generators in close_all
 
 
 @atexit.register
-def _release_generators() -> None:
-    """Free ctranslate2's generators on the main thread while the interpreter is whole (not at teardown)."""
+def close_all() -> None:
+    """Free every ctranslate2 generator now, on the calling thread (at exit: the main thread, while the
+    interpreter is whole). Backends still open can no longer decode."""
+    for backend in list(_BACKENDS):
+        backend.generator = None
     _GENERATORS.clear()
     import gc
 
