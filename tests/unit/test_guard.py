@@ -163,7 +163,7 @@ def test_stream_of_clean_text_is_unchanged(guard):
 def test_stream_redacts_an_email_split_over_pieces(guard):
     scan = guard.stream(["Write to jane.d", "oe@exam", "ple.com for help. Bye"])
     assert "".join(scan) == "Write to [EMAIL] for help. Bye"
-    assert [(f.kind, f.start, f.end) for f in guard.last_findings(scan)] == [("pii", 9, 29)]
+    assert [(f.kind, f.start, f.end) for f in scan.findings] == [("pii", 9, 29)]
 
 
 def test_blocked_stream_stops_with_on_block(guard):
