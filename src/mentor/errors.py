@@ -13,3 +13,7 @@ class DataError(MentorError):
     """A data file cannot be read or does not validate."""
 
     exit_code = 1
+
+
+class NotFound(MentorError):
+    """The request names a model, file, job, app response or store that does not exist (HTTP 404)."""

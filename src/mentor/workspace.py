@@ -8,7 +8,8 @@ Layout::
     <home>/files/<id><ext>   files uploaded to the server (generated names)
     <home>/kb/<name>/        knowledge bases
 
-Apps (``mentor.engine``) keep every version of their YAML and an audit log of their requests here too.
+Apps (``mentor.engine``) keep every version of their YAML, an audit log of their requests, users' feedback and
+the iteration rounds (``mentor.iterate``) here too.
 
 The server's files, fine-tuning jobs and vector stores live in the same registry (``mentor.serve``).
 """
@@ -64,7 +65,19 @@ CREATE TABLE IF NOT EXISTS app_logs (
     latency REAL NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS app_logs_by_app ON app_logs (app, created);
+CREATE TABLE IF NOT EXISTS app_feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, log_id INTEGER NOT NULL, app TEXT NOT NULL, created REAL NOT NULL,
+    rating INTEGER NOT NULL, comment TEXT, correction TEXT, flags TEXT NOT NULL, iteration INTEGER
+);
+CREATE INDEX IF NOT EXISTS app_feedback_by_log ON app_feedback (log_id);
+CREATE TABLE IF NOT EXISTS app_iterations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, app TEXT NOT NULL, created REAL NOT NULL, status TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 """
+# Columns added after a table first shipped: (table, column, declaration), added to older registries on connect.
+_ADDED_COLUMNS = (("app_logs", "response_id", "TEXT"), ("app_logs", "conversation", "TEXT"),
+                 ("app_logs", "route_score", "REAL"), ("apps", "note", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -101,6 +114,14 @@ class Workspace:
         con = sqlite3.connect(self.home / "registry.sqlite", timeout=30)
         con.row_factory = sqlite3.Row
         con.executescript(_SCHEMA)
+        for table, column, declaration in _ADDED_COLUMNS:
+            if column not in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
+                try:
+                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+                except sqlite3.OperationalError as e:  # another connection added it first
+                    if "duplicate column" not in str(e):
+                        raise
+        con.execute("CREATE INDEX IF NOT EXISTS app_logs_by_response ON app_logs (response_id)")
         return con
 
     def record(self, table: str, key: str) -> dict[str, Any] | None:

@@ -17,7 +17,8 @@ err_console = Console(stderr=True)
 
 
 def _register() -> None:
-    from mentor.cli import apps, data, demo, deploy, distill, evaluate, generate, kb, methods, models, runs, serve, train
+    from mentor.cli import (apps, data, demo, deploy, distill, evaluate, generate, iterate, kb, methods, models, runs,
+                            serve, train)
 
     app.add_typer(models.app, name="models", help="Embedded and local models.")
     app.add_typer(runs.app, name="runs", help="Training runs in the workspace.")
@@ -32,6 +33,7 @@ def _register() -> None:
     distill.register(app)
     deploy.register(app)
     apps.register(app)
+    iterate.register(app)
 
 
 def main() -> None:

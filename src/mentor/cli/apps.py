@@ -97,12 +97,13 @@ def history(name: str, as_json: bool = JSON) -> None:
     versions = store.history(name, _ws())
     if as_json:
         return _print([store.dump(v) for v in versions])
-    table = Table("version", "created", "changed", title=f"{name}: versions")
+    table = Table("version", "created", "model", "changed", "note", title=f"{name}: versions")
     before: dict = {}
     for v in versions:
         now = json.loads(v.config.model_dump_json())
         changed = [k for k in now if now.get(k) != before.get(k)] if before else ["(created)"]
-        table.add_row(str(v.version), time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)), ", ".join(changed))
+        table.add_row(str(v.version), time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created)), v.config.model,
+                      ", ".join(changed), v.note or "")
         before = now
     Console().print(table)
 
@@ -193,7 +194,8 @@ def run(name: str, text: str, as_json: bool = JSON) -> None:
     print()
     t = reply.trace
     Console(stderr=True).print(f"[dim]route {t.route or '-'} ({t.by or '-'}), flow {t.flow}, "
-                               f"{len(t.tool_calls)} tool calls, {len(t.findings)} guard findings, log {t.log_id}[/]")
+                               f"{len(t.tool_calls)} tool calls, {len(t.findings)} guard findings, id {t.response_id} "
+                               f"(rate it: mentor app feedback {t.log_id} --rating 1|-1)[/]")
 
 
 @app.command("logs")
@@ -229,7 +231,8 @@ def _since(text: str | None) -> float | None:
 
 
 @app.command("eval")
-def eval_cmd(name: str, data: Path = typer.Option(..., help='JSONL cases {"q", "reference", "contains", "regex", "route"}'),
+def eval_cmd(name: str, data: Path = typer.Option(None, help='JSONL cases {"q", "reference", "contains", "regex", "route"} '
+                                                             "(default: the app's evaluation.cases)"),
              version: list[int] = typer.Option(None, "--version", help="a stored version (repeat to compare; default: latest)"),
              model: list[str] = typer.Option(None, "--model", help="run the app on this model instead (repeat to compare)"),
              metrics: str = typer.Option("rougeL,f1", help="metrics against the cases' references"),
@@ -248,6 +251,12 @@ def eval_cmd(name: str, data: Path = typer.Option(..., help='JSONL cases {"q", "
     from mentor.files import atomic_write_text, read_json
 
     ws = _ws()
+    if data is None:
+        from mentor.engine import store
+
+        data = store.get(name, ws).config.evaluation.cases
+        if data is None:
+            raise MentorError(f"app '{name}' names no eval set: pass --data FILE or set evaluation.cases in its YAML.")
     cases = read_cases(data)
     versions, models = version or [None], model or [None]
     schema = read_json(json_schema, "--json-schema") if json_schema else None
@@ -263,9 +272,69 @@ def eval_cmd(name: str, data: Path = typer.Option(..., help='JSONL cases {"q", "
     if as_json:
         return _print({"report": str(out), "columns": [c.to_json() for c in columns]})
     names = sorted({m for c in columns for m in c.metrics})
-    table = Table("variant", "checks passed", *names, "judge", "s / case", title=f"{name}: {len(cases)} cases")
+    table = Table("variant", "score", "checks passed", *names, "judge", "s / case", title=f"{name}: {len(cases)} cases")
     for c in columns:
-        table.add_row(c.label, "-" if c.passed is None else f"{c.passed:.1f}%", *(f"{c.metrics.get(m, 0):.2f}" for m in names),
+        table.add_row(c.label, "-" if c.score is None else f"{c.score:.1f}", "-" if c.passed is None else f"{c.passed:.1f}%", *(f"{c.metrics.get(m, 0):.2f}" for m in names),
                       "-" if c.judge is None else f"{c.judge:.2f}", f"{c.seconds / len(cases):.2f}")
     Console().print(table)
     Console().print(f"report: {out}")
+
+
+@app.command("feedback")
+def feedback_cmd(response_id: str = typer.Argument(..., help="the response's id (or its log id from mentor app logs)"),
+                 rating: int = typer.Option(..., help="1 (thumbs up) or -1 (thumbs down)"),
+                 comment: str = typer.Option(None, help="what was wrong or right"),
+                 correction: str = typer.Option(None, help="the answer it should have given"),
+                 as_json: bool = JSON) -> None:
+    """Rate one app response (as POST /v1/feedback does); a correction becomes training data for the next round."""
+    from mentor.engine.feedback import record
+
+    row = record(_ws(), response_id, rating, comment, correction)
+    if as_json:
+        return _print(row)
+    Console().print(f"feedback {row['id']} on {row['response_id']} ({row['app']}): rating {rating:+d}"
+                    + "".join(f"\n[yellow]flagged:[/] {f}" for f in row["flags"]))
+
+
+@app.command("metrics")
+def metrics_cmd(name: str, days: int = typer.Option(None, help="only the last N days"), as_json: bool = JSON) -> None:
+    """Per day: requests, conversations, turns, thumbs-up rate, feedback coverage, blocks, routes, latency, tokens."""
+    from mentor.engine.feedback import metrics
+
+    rows = metrics(_ws(), name, days)
+    if as_json:
+        return _print(rows)
+    table = Table("day", "requests", "conversations", "turns / conv", "thumbs up", "feedback", "blocked", "errors",
+                  "routes", "p50 s", "p95 s", "tokens in+out", title=f"{name}: metrics")
+    for r in rows:
+        table.add_row(r["day"], str(r["requests"]), str(r["conversations"]), f"{r['turns_per_conversation']:.2f}",
+                      "-" if r["thumbs_up_rate"] is None else f"{r['thumbs_up_rate']:.0f}%", f"{r['feedback_coverage']:.0f}%",
+                      str(r["blocked"]), str(r["errors"]), ", ".join(f"{k} {v}" for k, v in r["routes"].items()),
+                      f"{r['latency_p50']:.2f}", f"{r['latency_p95']:.2f}", f"{r['prompt_tokens']}+{r['completion_tokens']}")
+    Console().print(table)
+    Console().print("[dim]a tool-type app optimises the thumbs-up rate; a companion-type app the turns per conversation[/]")
+
+
+@app.command("promote")
+def promote_cmd(name: str, run: str = typer.Option(..., "--run", help="the candidate run"),
+                force: bool = typer.Option(False, help="promote without comparing"), as_json: bool = JSON) -> None:
+    """Serve RUN if it beats the app's current model on its eval set and forgets at most iterate.max_forgetting."""
+    from mentor.engine import store
+    from mentor.iterate import promote
+
+    saved = promote(_ws(), name, run, force)
+    if as_json:
+        return _print(store.dump(saved))
+    Console().print(f"app [bold]{name}[/] version {saved.version}: {saved.note}")
+
+
+@app.command("rollback")
+def rollback_cmd(name: str, as_json: bool = JSON) -> None:
+    """Serve the model the app served before its current one."""
+    from mentor.engine import store
+    from mentor.iterate import rollback
+
+    saved = rollback(_ws(), name)
+    if as_json:
+        return _print(store.dump(saved))
+    Console().print(f"app [bold]{name}[/] version {saved.version}: {saved.note}")

@@ -66,6 +66,8 @@ def train_cmd(
     nproc: Optional[int] = typer.Option(None, "--nproc", help="data-parallel processes (gloo on CPU, NCCL on GPUs)"),
     name: Optional[str] = typer.Option(None, help="run name in the workspace"),
     output: Optional[str] = typer.Option(None, help="run folder (default: workspace runs/<name>)"),
+    from_run: Optional[str] = typer.Option(None, "--from", help="continue fine-tuning this finished run on new data "
+                                                                "(its base model, method and adapter as the start)"),
     resume_run: Optional[str] = typer.Option(None, "--resume", help="continue this run from its last checkpoint"),
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="allow the model's own Python code"),
 ) -> None:
@@ -76,7 +78,7 @@ def train_cmd(
         lora = {k: v for k, v in {"r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
                                   "target_modules": _modules(target_modules)}.items() if v is not None}
         lora.update(_options(option))
-        cfg = load_config(config, model=model, data=data, val=val, val_ratio=val_ratio, method=method, epochs=epochs,
+        cfg = load_config(config, from_run=from_run, model=model, data=data, val=val, val_ratio=val_ratio, method=method, epochs=epochs,
                           max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
                           learning_rate=learning_rate, lr_scheduler=lr_scheduler, scorer=scorer, regex=regex,
                           max_length=max_length, seed=seed, device=device, precision=precision, train_on=train_on,

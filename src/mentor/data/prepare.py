@@ -111,22 +111,28 @@ def prepare(path: str | Path, out_dir: str | Path, tokenizer=None, max_length: i
 
 
 def _drop_near_duplicates(examples: list[Conversation], threshold: float) -> tuple[list[Conversation], int]:
-    """MinHash LSH over character 5-grams (works for Chinese, which has no spaces)."""
-    if threshold >= 1.0 or len(examples) < 2:
-        return examples, 0
+    kept = unique_indices([ex.plain() for ex in examples], threshold)
+    return [examples[i] for i in kept], len(examples) - len(kept)
+
+
+def unique_indices(texts: list[str], threshold: float) -> list[int]:
+    """Indices of the texts kept when near-duplicates (estimated Jaccard >= ``threshold``) of an earlier text are
+    dropped: MinHash LSH over character 5-grams (works for Chinese, which has no spaces)."""
+    if threshold >= 1.0 or len(texts) < 2:
+        return list(range(len(texts)))
     from datasketch import MinHash, MinHashLSH
 
     lsh = MinHashLSH(threshold=threshold, num_perm=128)
     kept = []
-    for i, ex in enumerate(examples):
-        text = re.sub(r"\s+", " ", ex.plain().lower())
+    for i, raw in enumerate(texts):
+        text = re.sub(r"\s+", " ", raw.lower())
         mh = MinHash(num_perm=128, seed=1)
         mh.update_batch([text[j:j + 5].encode() for j in range(max(1, len(text) - 4))])
         if lsh.query(mh):
             continue
         lsh.insert(str(i), mh)
-        kept.append(ex)
-    return kept, len(examples) - len(kept)
+        kept.append(i)
+    return kept
 
 
 def _write_jsonl(path: Path, examples: list[Conversation]) -> None:

@@ -9,7 +9,9 @@ every step recorded in the audit log.
 
 from __future__ import annotations
 
+import hashlib
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -37,9 +39,11 @@ class Trace:
     error: str | None = None
     usage: Usage = field(default_factory=Usage)
     log_id: int | None = None
+    response_id: str = ""  # what feedback names (POST /v1/feedback, mentor app feedback)
+    conversation: str = ""
 
     def to_json(self) -> dict:
-        return {"route": self.route, "routed_by": self.by, "score": self.score, "flow": self.flow,
+        return {"response_id": self.response_id, "conversation": self.conversation, "route": self.route, "routed_by": self.by, "score": self.score, "flow": self.flow,
                 "tool_calls": self.tool_calls, "citations": self.citations, "guard": self.findings,
                 "blocked": self.blocked, "error": self.error, "log_id": self.log_id}
 
@@ -80,9 +84,11 @@ class Reply:
 
 
 class AppRuntime:
-    def __init__(self, stored: store.StoredApp, ws: Workspace, generator: Generator, shared: dict):
-        """``shared`` holds what apps share in one process: embedders and knowledge bases by name."""
+    def __init__(self, stored: store.StoredApp, ws: Workspace, generator: Generator, shared: dict, logged: bool = True):
+        """``shared`` holds what apps share in one process: embedders and knowledge bases by name. Requests are
+        written to the audit log unless ``logged`` is False (evaluation traffic is not the app's traffic)."""
         self.config, self.version, self.ws, self.generator, self.shared = stored.config, stored.version, ws, generator, shared
+        self.logged = logged
         self._router = self._guard = self._tools = None
 
     # -- parts, built on first use ---------------------------------------------------------------
@@ -148,13 +154,16 @@ class AppRuntime:
         """The router's decision for ``text`` (None when the app has no router)."""
         return self.router.route(text) if self.config.router else None
 
-    def respond(self, messages: list[Message]) -> Reply:
-        """Answer the conversation's last user message. Nothing runs until ``pieces`` is consumed."""
+    def respond(self, messages: list[Message], response_id: str | None = None, conversation: str | None = None) -> Reply:
+        """Answer the conversation's last user message. Nothing runs until ``pieces`` is consumed.
+        ``response_id`` (default: a new one) is what feedback names; ``conversation`` groups requests into
+        conversations for the metrics (default: derived from the conversation's first user message)."""
         from mentor.evaluate.text import has_cjk
 
         if not messages or messages[-1].role != "user" or not messages[-1].content.strip():
             raise MentorError("messages: the last message must be a non-empty user message.")
-        trace = Trace()
+        trace = Trace(response_id=response_id or f"chatcmpl-{uuid.uuid4().hex}",
+                      conversation=conversation or _conversation_id(self.config.name, messages))
         reply = Reply(iter(()), trace)
         request = [{"role": m.role, "content": m.content} for m in messages]
 
@@ -197,11 +206,18 @@ class AppRuntime:
                 yield sent[-1]
             finally:
                 reply.text = "".join(sent).strip()
-                trace.log_id = audit.write(self.ws, self.config.name, self.version, trace, request, reply.text,
-                                           time.perf_counter() - start)
+                if self.logged:
+                    trace.log_id = audit.write(self.ws, self.config.name, self.version, trace, request, reply.text,
+                                               time.perf_counter() - start)
 
         reply.pieces = pieces()
         return reply
+
+
+def _conversation_id(app: str, messages: list[Message]) -> str:
+    """Clients that send no conversation id resend the whole history: its first user message identifies it."""
+    first = next(m.content for m in messages if m.role == "user")
+    return "conv-" + hashlib.sha256(f"{app}\0{first}".encode()).hexdigest()[:16]
 
 
 class Apps:
@@ -220,8 +236,8 @@ class Apps:
         return self._built[key]
 
     def variant(self, name: str, version: int | None = None, model: str | None = None) -> AppRuntime:
-        """A stored version of the app, on another ``model`` if given (for evaluation: not kept)."""
+        """A stored version of the app, on another ``model`` if given (for evaluation: not kept, not logged)."""
         stored = store.get(name, self.ws, version)
         if model:
-            stored = store.StoredApp(stored.config.model_copy(update={"model": model}), stored.version, stored.created)
-        return AppRuntime(stored, self.ws, self.generator, self._shared)
+            stored = replace(stored, config=stored.config.model_copy(update={"model": model}))
+        return AppRuntime(stored, self.ws, self.generator, self._shared, logged=False)

@@ -126,6 +126,40 @@ class GuardSection(_Strict):
     pii: Literal["redact", "block"] = "redact"
 
 
+class EvaluationSection(_Strict):
+    """How the app's answers are judged: ``checks`` on every answer (online ones, users' corrections, eval
+    cases) and the eval set that ``mentor app eval`` and ``mentor iterate compare`` score."""
+
+    cases: str | None = None  # JSONL eval set (q, reference, contains, regex, route), relative to the working dir
+    regex: str | None = None  # every answer must match (re.search)
+    json_schema: dict | None = None  # every answer must be JSON fitting this schema
+    scorer: str | None = None  # module:function or file.py:function(answer, reference) -> bool or [0, 1]
+    metric: str = "rougeL"  # without a scorer: the reference metric that scores the eval set
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, v):
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"invalid regex: {e}") from None
+        return v
+
+
+class IterateSection(_Strict):
+    """The continuous-iteration loop (``mentor iterate``): when to train, on what, and when to promote."""
+
+    min_cases: int = Field(20, ge=1)  # fewer reviewed cases than this: the round stops before training
+    hold_out: float = Field(0.2, ge=0, lt=1)  # share of the mined cases kept out of training, scored in compare
+    replay: list[str] = []  # earlier training data mixed in against forgetting (default: the current run's data)
+    replay_share: float = Field(0.2, ge=0, lt=1)  # share of the next dataset that is replayed rows
+    general: list[str] = []  # general-knowledge question files (MMLU/CMMLU style) for the forgetting probe
+    questions: int = Field(100, ge=1)  # of those, at most this many
+    max_forgetting: float = Field(2.0, ge=0)  # points of general accuracy a candidate may lose and still be promoted
+    train: dict = {}  # `mentor train` settings for the round (epochs, learning_rate, max_steps, r...)
+
+
 class AppConfig(_Strict):
     name: str = Field(pattern=NAME)
     description: str = ""
@@ -137,6 +171,8 @@ class AppConfig(_Strict):
     tools: list[Tool] = []
     agent: AgentConfig = AgentConfig()
     guard: GuardSection | None = None
+    evaluation: EvaluationSection = EvaluationSection()
+    iterate: IterateSection = IterateSection()
 
     _flow = field_validator("flow")(classmethod(lambda cls, v: _check_flow(v)))
 

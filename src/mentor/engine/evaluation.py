@@ -30,6 +30,7 @@ class Column:
     metrics: dict[str, float] = field(default_factory=dict)
     judge: float | None = None
     seconds: float = 0.0
+    score: float | None = None  # the headline: the app's scorer, else its metric, else the checks passed (%)
 
     @property
     def passed(self) -> float | None:
@@ -37,7 +38,7 @@ class Column:
         return 100.0 * sum(scored) / len(scored) if scored else None
 
     def to_json(self) -> dict:
-        return {"label": self.label, "passed": self.passed, "metrics": self.metrics, "judge": self.judge,
+        return {"label": self.label, "score": self.score, "passed": self.passed, "metrics": self.metrics, "judge": self.judge,
                 "seconds": round(self.seconds, 2), "answers": self.answers, "routes": self.routes, "checks": self.checks}
 
 
@@ -62,9 +63,11 @@ def read_cases(path: str | Path) -> list[dict]:
     return cases
 
 
-def check(case: dict, answer: str, route: str | None, schema: dict | None) -> bool | None:
-    """Every check the case names passes (None: it names none)."""
+def check(case: dict, answer: str, route: str | None, schema: dict | None, section=None) -> bool | None:
+    """Every check the case names passes, and the app's own ``evaluation`` checks (None: there are none)."""
     results = []
+    if section is not None and (section.regex or section.json_schema is not None):
+        results.append(not failed_checks(section, answer))
     if case.get("contains"):
         results.append(all(c.lower() in answer.lower() for c in case["contains"]))
     if case.get("regex"):
@@ -78,6 +81,19 @@ def check(case: dict, answer: str, route: str | None, schema: dict | None) -> bo
     return all(results) if results else None
 
 
+def failed_checks(section, answer: str) -> list[str]:
+    """What the app's ``evaluation`` checks (regex, json_schema) find wrong with ``answer`` (empty: passes)."""
+    problems = []
+    if section.regex and not re.search(section.regex, answer):
+        problems.append(f"does not match regex {section.regex!r}")
+    if section.json_schema is not None:
+        from mentor.evaluate.scores import score
+
+        if score([answer], [None], ["json_schema"], schema=section.json_schema)["json_schema"].value != 100.0:
+            problems.append("is not JSON fitting the app's json_schema")
+    return problems
+
+
 def run_matrix(name: str, cases: list[dict], apps, versions: list[int | None] = (None,), models: list[str | None] = (None,),
                metrics: list[str] = ("rougeL", "f1"), schema: dict | None = None, judge=None, progress=None) -> list[Column]:
     """One column per (version, model): every case answered by that variant of the app and scored."""
@@ -87,6 +103,7 @@ def run_matrix(name: str, cases: list[dict], apps, versions: list[int | None] = 
     for version in versions:
         for model in models:
             runtime = apps.variant(name, version, model)
+            section = runtime.config.evaluation
             column = Column(f"v{runtime.version}" + (f" · {model}" if model else ""))
             start = time.perf_counter()
             for case in cases:
@@ -94,13 +111,18 @@ def run_matrix(name: str, cases: list[dict], apps, versions: list[int | None] = 
                 answer = reply.read()
                 column.answers.append(answer)
                 column.routes.append(reply.trace.route)
-                column.checks.append(check(case, answer, reply.trace.route, schema))
+                column.checks.append(check(case, answer, reply.trace.route, schema, section))
                 if progress:
                     progress()
             column.seconds = time.perf_counter() - start
             references = [c.get("reference") for c in cases]
             if any(r is not None for r in references):
-                column.metrics = {k: round(v.value, 2) for k, v in score(column.answers, references, metrics).items()}
+                names = [*metrics, *([section.metric] if section.metric not in metrics else [])]
+                found = score(column.answers, references, names, scorer=section.scorer)
+                column.metrics = {k: round(v.value, 2) for k, v in found.items()}
+                column.score = column.metrics.get("scorer" if section.scorer else section.metric)
+            if column.score is None:
+                column.score = column.passed
             if judge is not None:
                 from mentor.evaluate.judge import score_samples
 
@@ -112,10 +134,17 @@ def run_matrix(name: str, cases: list[dict], apps, versions: list[int | None] = 
 
 
 def html_report(name: str, cases: list[dict], columns: list[Column]) -> str:
-    from mentor.evaluate.html import cell, esc, num, page, section, table
+    from mentor.evaluate.html import page
+
+    return page(f"App evaluation: {name}", f"{len(cases)} cases x {len(columns)} variants", report_sections(cases, columns))
+
+
+def report_sections(cases: list[dict], columns: list[Column], title: str = "") -> list[str]:
+    """The summary and the side-by-side answers (``title`` prefixes the headings)."""
+    from mentor.evaluate.html import cell, esc, num, section, table
 
     metric_names = sorted({m for c in columns for m in c.metrics})
-    summary = [[cell(c.label), num(c.passed, 1), *(num(c.metrics.get(m)) for m in metric_names), num(c.judge),
+    summary = [[cell(c.label), num(c.score), num(c.passed, 1), *(num(c.metrics.get(m)) for m in metric_names), num(c.judge),
                 num(c.seconds / max(1, len(cases)), 2)] for c in columns]
     rows = []
     for i, case in enumerate(cases):
@@ -124,7 +153,6 @@ def html_report(name: str, cases: list[dict], columns: list[Column]) -> str:
         rows.append([cell(case["q"]), cell(wanted or "-")] +
                     [f'<td class="answer">{"✓ " if c.checks[i] else "✗ " if c.checks[i] is False else ""}'
                      f'{esc(c.answers[i])}</td>' for c in columns])
-    return page(f"App evaluation: {name}", f"{len(cases)} cases x {len(columns)} variants", [
-        section("Summary", table(["variant", "checks passed %", *metric_names, "judge (1-10)", "s / case"], summary)),
-        section("Cases", table(["message", "checks", *(c.label for c in columns)], rows)),
-    ])
+    return [section(f"{title}Summary", table(["variant", "score", "checks passed %", *metric_names, "judge (1-10)",
+                                               "s / case"], summary)),
+            section(f"{title}Cases", table(["message", "checks", *(c.label for c in columns)], rows))]

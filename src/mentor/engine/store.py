@@ -18,22 +18,40 @@ class StoredApp:
     config: AppConfig
     version: int
     created: float
+    note: str | None = None  # why this version exists when a command made it (a promotion, a rollback)
 
 
-def save(config: AppConfig, ws: Workspace) -> tuple[StoredApp, bool]:
+def save(config: AppConfig, ws: Workspace, note: str | None = None) -> tuple[StoredApp, bool]:
     """Store ``config`` after checking what it names exists; (the app, whether this made a new version).
-    An unchanged config keeps its version."""
+    An unchanged config keeps its version. Paths the app names (eval cases, replay data, question files) are
+    stored absolute, resolved against the working directory."""
+    config = _absolute_paths(config)
     check(config, ws)
     body = config.model_dump_json()
     with closing(ws.connect()) as con, con:
-        last = con.execute("SELECT version, config, created, deleted FROM apps WHERE name = ? ORDER BY version DESC LIMIT 1",
-                           (config.name,)).fetchone()
+        last = con.execute("SELECT version, config, created, deleted, note FROM apps WHERE name = ? "
+                           "ORDER BY version DESC LIMIT 1", (config.name,)).fetchone()
         if last is not None and last["config"] == body and last["deleted"] is None:
-            return StoredApp(config, last["version"], last["created"]), False
+            return StoredApp(config, last["version"], last["created"], last["note"]), False
         version, now = (last["version"] + 1 if last else 1), time.time()
-        con.execute("INSERT INTO apps (name, version, config, created) VALUES (?, ?, ?, ?)",
-                    (config.name, version, body, now))
-    return StoredApp(config, version, now), True
+        con.execute("INSERT INTO apps (name, version, config, created, note) VALUES (?, ?, ?, ?, ?)",
+                    (config.name, version, body, now, note))
+    return StoredApp(config, version, now, note), True
+
+
+def _absolute_paths(config: AppConfig) -> AppConfig:
+    def absolute(path: str, where: str) -> str:
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise MentorError(f"{where}: no such file '{path}' (relative paths are read from {Path.cwd()}).")
+        return str(p.resolve())
+
+    ev, it = config.evaluation, config.iterate
+    if ev.cases:
+        ev = ev.model_copy(update={"cases": absolute(ev.cases, "evaluation.cases")})
+    it = it.model_copy(update={"replay": [absolute(p, f"iterate.replay[{i}]") for i, p in enumerate(it.replay)],
+                               "general": [absolute(p, f"iterate.general[{i}]") for i, p in enumerate(it.general)]})
+    return config.model_copy(update={"evaluation": ev, "iterate": it})
 
 
 def get(name: str, ws: Workspace, version: int | None = None) -> StoredApp:
@@ -47,21 +65,25 @@ def get(name: str, ws: Workspace, version: int | None = None) -> StoredApp:
         known = ", ".join(a.config.name for a in list_apps(ws)) or "none yet"
         which = f"version {version} of app" if version is not None else "app"
         raise MentorError(f"Unknown {which} '{name}' (apps: {known}; create one with: mentor app create --config FILE).")
-    return StoredApp(AppConfig.model_validate_json(row["config"]), row["version"], row["created"])
+    return _stored(row)
 
 
 def list_apps(ws: Workspace) -> list[StoredApp]:
     with closing(ws.connect()) as con:
         rows = con.execute("SELECT a.* FROM apps a JOIN (SELECT name, MAX(version) v FROM apps GROUP BY name) m "
                            "ON a.name = m.name AND a.version = m.v WHERE a.deleted IS NULL ORDER BY a.name").fetchall()
-    return [StoredApp(AppConfig.model_validate_json(r["config"]), r["version"], r["created"]) for r in rows]
+    return [_stored(r) for r in rows]
+
+
+def _stored(row) -> StoredApp:
+    return StoredApp(AppConfig.model_validate_json(row["config"]), row["version"], row["created"], row["note"])
 
 
 def history(name: str, ws: Workspace) -> list[StoredApp]:
     get(name, ws)
     with closing(ws.connect()) as con:
         rows = con.execute("SELECT * FROM apps WHERE name = ? ORDER BY version", (name,)).fetchall()
-    return [StoredApp(AppConfig.model_validate_json(r["config"]), r["version"], r["created"]) for r in rows]
+    return [_stored(r) for r in rows]
 
 
 def delete(name: str, ws: Workspace) -> None:
@@ -142,5 +164,5 @@ def resolve_callable(spec: str, where: str):
 
 
 def dump(app: StoredApp) -> dict:
-    return {"name": app.config.name, "version": app.version, "created": app.created,
+    return {"name": app.config.name, "version": app.version, "created": app.created, "note": app.note,
             "config": json.loads(app.config.model_dump_json())}

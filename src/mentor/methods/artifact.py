@@ -103,6 +103,22 @@ def load_artifact(folder: Path, workspace: Workspace | None = None, base_model: 
     return model
 
 
+def continue_from(model, folder: Path) -> None:
+    """Put a finished run's trained weights into ``model``, freshly built by the same method and options, so
+    training continues from them (``mentor train --from RUN``). A full run's weights are loaded as the model."""
+    method, _, _ = read_method(folder)
+    if method.storage == "peft":
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, load_file(folder / "adapter_model.safetensors"))
+        missing = [k for k in getattr(result, "missing_keys", []) if "lora_" in k or "modules_to_save" in k]
+        if missing:
+            raise MentorError(f"{folder}: the adapter does not match the model ({len(missing)} tensors missing, "
+                              f"e.g. {missing[0]}).")
+    elif method.storage == "weights":
+        load_trainable(model, folder / "trainable.safetensors")
+
+
 def merge(model, method: Method):
     """A plain transformers model with the tuning folded into its weights."""
     if not method.mergeable:

@@ -1,5 +1,6 @@
 """Apps served as models: ``app:<name>`` on /v1/models and /v1/chat/completions (streaming included), with
-the engine's ``mentor`` metadata (route, tool calls, guard findings, citations); /v1/apps and their logs."""
+the engine's ``mentor`` metadata (route, tool calls, guard findings, citations); /v1/apps, their logs, metrics and
+iteration rounds; POST /v1/feedback rates a response by its id."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from mentor.data.conversation import Conversation, Message
-from mentor.engine import audit, store
+from mentor.engine import audit, feedback, store
 from mentor.engine.app import Apps
 from mentor.errors import MentorError
 from mentor.generation import GenerationOptions
 from mentor.serve.engine import NotFound
-from mentor.serve.protocol import ChatRequest, listing, usage
+from mentor.serve.protocol import ChatRequest, FeedbackRequest, listing, usage
 
 router = APIRouter(prefix="/v1")
 PREFIX = "app:"
@@ -62,7 +63,8 @@ async def chat(request: Request, body: ChatRequest, reply_id: str, created: int)
         if m.role not in ("system", "developer", "user", "assistant") or not isinstance(m.content, str):
             raise MentorError(f"messages[{i}]: app: models take system, user and assistant messages with text content.")
         messages.append(Message("system" if m.role == "developer" else m.role, m.content))
-    reply = await run_in_threadpool(runtime.respond, messages)
+    conversation = (body.metadata or {}).get("conversation_id")
+    reply = await run_in_threadpool(runtime.respond, messages, reply_id, conversation)
     head = {"id": reply_id, "object": "chat.completion.chunk", "created": created, "model": body.model}
     if body.stream:
         async def chunks() -> AsyncIterator[dict]:
@@ -101,6 +103,32 @@ async def logs(name: str, request: Request, since: float | None = None, limit: i
     await run_in_threadpool(_stored, ws, name)
     rows = await run_in_threadpool(audit.read, ws, name, since, max(1, min(limit, 1000)))
     return listing([{**r, "object": "app.log"} for r in rows])
+
+
+@router.get("/apps/{name}/metrics")
+async def app_metrics(name: str, request: Request, days: int | None = None) -> dict:
+    """Per-day business metrics (requests, conversations, turns, thumbs-up rate, blocks, routes, latency)."""
+    ws = request.app.state.ws
+    await run_in_threadpool(_stored, ws, name)
+    rows = await run_in_threadpool(feedback.metrics, ws, name, days)
+    return listing([{**r, "object": "app.metrics.day"} for r in rows])
+
+
+@router.get("/apps/{name}/iterations")
+async def app_iterations(name: str, request: Request) -> dict:
+    """The app's iteration rounds (``mentor iterate APP``), newest first."""
+    from mentor.iterate import iterations
+
+    ws = request.app.state.ws
+    await run_in_threadpool(_stored, ws, name)
+    return listing([{**r, "object": "app.iteration"} for r in await run_in_threadpool(iterations, ws, name)])
+
+
+@router.post("/feedback")
+async def post_feedback(body: FeedbackRequest, request: Request) -> dict:
+    """A rating (1 or -1) of an app response, with an optional comment and correction; 404 for an unknown id."""
+    return await run_in_threadpool(feedback.record, request.app.state.ws, body.id, body.rating, body.comment,
+                                   body.correction)
 
 
 def _stored(ws, name: str):

@@ -21,17 +21,13 @@ import torch
 
 from mentor.data.conversation import Conversation
 from mentor.data.template import render_prompt
-from mentor.errors import MentorError
+from mentor.errors import MentorError, NotFound  # noqa: F401  (NotFound: re-exported, the server's 404)
 from mentor.inference.backends import NAMES, Backend
 from mentor.inference.decode import Row, Sampling, decode, stop_token_ids
 from mentor.methods.artifact import artifact_dir, read_method
 from mentor.models import DEFAULT_LLM, load_tokenizer
 from mentor.models.aliases import ALIASES
 from mentor.workspace import Workspace
-
-
-class NotFound(MentorError):
-    """The request names a model, file, job or store that does not exist."""
 
 
 class Busy(MentorError):

@@ -50,6 +50,8 @@ class ChatRequest(_Generation):
     response_format: dict[str, Any] | None = None
     logprobs: bool = False
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    metadata: dict[str, str] | None = None  # app: models read "conversation_id" (groups requests for the metrics)
+    user: str | None = None
 
 
 class ResponsesRequest(_Request):
@@ -163,3 +165,12 @@ def checkpoint_object(job_id: str, ckpt: dict) -> dict:
 def usage(prompt_tokens: int, completion_tokens: int) -> dict:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}
+
+
+class FeedbackRequest(_Request):
+    """POST /v1/feedback: a rating of one app response (its ``id``)."""
+
+    id: str = Field(min_length=1, max_length=200)
+    rating: int
+    comment: str | None = Field(None, max_length=10_000)
+    correction: str | None = Field(None, max_length=100_000)

@@ -21,6 +21,9 @@ class TrainConfig:
 
     data: str
     model: str = DEFAULT_LLM
+    # continue fine-tuning this finished run (name or folder): its base model, method and adapter shape, its
+    # trained weights as the start (the iteration loop's next round); the new run is a separate run
+    from_run: str | None = None
     val: str | None = None  # without it, ``val_ratio`` of ``data`` is held out (deterministic)
     # None (the default) for the settings below: chosen from the data set and the method when training starts
     # (tune/defaults.py), printed with the reason, and saved resolved in the run's config.yaml.

@@ -22,7 +22,7 @@ from mentor.files import atomic_write_json, atomic_write_text
 from mentor.models import load_causal_lm, load_tokenizer
 from mentor.precision import (autocast_context, model_device, resolve_device, resolve_precision,
                               trainable_layers_in_fp32)
-from mentor.methods.artifact import artifact_dir, keep_initial_adapter, save_artifact
+from mentor.methods.artifact import artifact_dir, continue_from, keep_initial_adapter, read_method, save_artifact
 from mentor.tune.batching import collate, epoch_batches
 from mentor.tune.checkpoint import LoopState, list_checkpoints, load_checkpoint, save_checkpoint
 from mentor.tune.config import TrainConfig, load_config
@@ -64,6 +64,7 @@ def train(config: TrainConfig, workspace: Workspace | None = None, resume: bool 
     if not resume and (run_dir / "run.json").exists():
         raise MentorError(f"Run folder {run_dir} already holds a run; pass --resume {name} to continue it "
                           "or choose another --name/--output.")
+    config = _continue_config(config, ws)
     config, choices = _choose_defaults(config, ws)
     if choices and Ranks.current().main:
         out = console or Console(stderr=True)
@@ -83,6 +84,41 @@ def _train_rank(config: TrainConfig, home: str, resume: bool, show_progress: boo
     ws = Workspace(home)
     run_dir, name = _run_folder(config, ws)
     _train(config, ws, run_dir, name, resume, show_progress, Console(stderr=True), choices)
+
+
+def _from_folder(config: TrainConfig, ws: Workspace) -> Path | None:
+    """The trained artifact of ``config.from_run`` (None without one)."""
+    if not config.from_run:
+        return None
+    folder = artifact_dir(ws.run_path(config.from_run))
+    if folder is None:
+        raise MentorError(f"--from {config.from_run}: the run has no trained model yet (finish it first).")
+    return folder
+
+
+def _continue_config(config: TrainConfig, ws: Workspace) -> TrainConfig:
+    """With ``from_run``: the run's base model, method and method options (the weights must fit the shape)."""
+    from mentor.models.aliases import DEFAULT_LLM
+
+    folder = _from_folder(config, ws)
+    if folder is None:
+        return config
+    method, options, base = read_method(folder)
+    if config.model not in (DEFAULT_LLM, base):
+        raise MentorError(f"--from {config.from_run}: that run was trained on '{base}', not '{config.model}' "
+                          "(leave --model out: continuing takes the run's base model).")
+    from dataclasses import asdict
+
+    if config.method not in ("lora", method.name):  # "lora" is also the default when none was given
+        raise MentorError(f"--from {config.from_run}: that run is a {method.name} run; it continues as one.")
+    ours = asdict(options)
+    if isinstance(ours.get("init_lora_weights"), str):  # PiSSA/OLoRA: saved converted to a plain LoRA
+        ours["init_lora_weights"] = True
+    if config.method_options and any(ours.get(k) != v for k, v in config.method_options.items()):
+        key = next(k for k, v in config.method_options.items() if ours.get(k) != v)
+        raise MentorError(f"--from {config.from_run}: '{key}' must stay {ours.get(key)!r} (the run's {method.name} "
+                          "adapter is continued as it is).")
+    return replace(config, model=base, method=method.name, method_options=ours)
 
 
 def _choose_defaults(config: TrainConfig, ws: Workspace) -> tuple[TrainConfig, list[Choice]]:
@@ -117,8 +153,12 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     bf16_base = precision == "bf16" and device.startswith("cuda") and method.name in ("lora", "dora")
     if bf16_base:
         extra["dtype"] = torch.bfloat16
-    model = method.build(load_causal_lm(config.model, ws, trust_remote_code=config.trust_remote_code,
+    start = _from_folder(config, ws)
+    weights = str(start) if start is not None and method.storage == "full" else config.model
+    model = method.build(load_causal_lm(weights, ws, trust_remote_code=config.trust_remote_code,
                                         device=device, **extra), options, tokenizer)
+    if start is not None and method.storage != "full" and not checkpoints:
+        continue_from(model, start)
     loss_fn = token_loss_sum
     if config.teacher:
         from mentor.tune.distill_loss import distill_loss_for
