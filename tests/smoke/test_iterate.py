@@ -70,6 +70,7 @@ def test_feedback_mining_dataset_rounds_promote_and_rollback(tmp_path, workspace
     out = tmp_path / "next.jsonl"
     stats = build_dataset(ws, "sql", cases, out)
     assert stats["new_rows"] + stats["held_out"] == 6 and stats["flagged_skipped"] == 1 and stats["replay"] == 0
+    assert stats["preference_pairs"] == stats["new_rows"]  # every corrected answer was rated down
     row = json.loads(out.read_text().splitlines()[0])
     assert row["messages"][0]["role"] == "system" and "rentals.rider_id" in row["messages"][0]["content"]
     assert row["messages"][-1]["content"].startswith("SELECT")
@@ -148,3 +149,41 @@ def test_promotion_refuses_another_base_model_and_cli(tmp_path, workspace, tiny_
     refused = mentor("app", "promote", "sql", "--run", "other")
     assert refused.returncode != 0 and "built on" in refused.stderr
     assert "nothing to roll back" in mentor("app", "rollback", "sql").stderr
+
+
+def test_dpo_on_the_loops_preference_pairs_prefers_the_corrections(tmp_path, workspace):
+    """Preference pairs as the dataset step writes them (corrected answer chosen, served answer rejected):
+    DPO raises the policy's margin for the chosen answers over the reference's, in the one training loop."""
+    from mentor.generation import load_for_inference
+    from mentor.tune import load_config, train
+    from mentor.tune.preference import encode_pairs, load_pairs, pair_loss, sequence_logps
+    from mentor.tune.batching import collate
+
+    rows = questions(8)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"prompt": [{"role": "system", "content": PROMPT["role"]},
+                                                   {"role": "user", "content": r["q"]}],
+                                        "chosen": r["reference"], "rejected": "I am not sure."}) + "\n" for r in rows))
+    result = train(load_config(None, data=str(data), objective="dpo", name="dpo", max_steps=6, batch_size=4,
+                               learning_rate=2e-3), workspace, show_progress=False)
+    run = workspace.get_run("dpo")
+    assert run.status == "succeeded" and (result.run_dir / "dpo-reference.json").exists()
+    losses = [json.loads(line)["train_loss"] for line in (result.run_dir / "metrics.jsonl").read_text().splitlines()
+              if "train_loss" in line]
+    assert losses[0] == pytest.approx(pair_loss(0.0, 0.0, 0.1), abs=0.02)  # step 1: policy = reference: log 2
+    assert losses[-1] < losses[0]
+
+    lm = load_for_inference(run="dpo", workspace=workspace)
+    pairs = encode_pairs(load_pairs(data), lm.tokenizer, 512)
+    batch = collate(pairs, lm.tokenizer.pad_token_id)
+    with torch.no_grad():
+        tuned = sequence_logps(lm.model, batch)
+        with lm.base_only() as base:
+            before = sequence_logps(base.model, batch)
+    margin = lambda lp: (lp[:8] - lp[8:]).mean().item()  # noqa: E731
+    assert margin(tuned) > margin(before) + 1.0
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "q", "chosen": "a"}) + "\n")
+    with pytest.raises(MentorError, match=r"bad.jsonl:1: rejected"):
+        train(load_config(None, data=str(bad), objective="dpo", name="bad", max_steps=1), workspace)

@@ -26,6 +26,9 @@ def train_cmd(
     val_ratio: Optional[float] = typer.Option(None, "--val-ratio",
                                               help="share of --data held out (default: none under 100 rows, else 10%)"),
     method: Optional[str] = typer.Option(None, help="full, freeze, lora, dora, qlora, ia3, adapter, prefix, prompt, ptuning, ptuning-v2"),
+    objective: Optional[str] = typer.Option(None, help="sft (default: learn the data's answers) or dpo (preference "
+                                                        "rows: prompt, chosen, rejected), with any --method"),
+    dpo_beta: Optional[float] = typer.Option(None, "--dpo-beta", help="DPO's beta (default 0.1)"),
     epochs: Optional[float] = typer.Option(None, help="default: 3, more for small data (100+ steps, at most 5)"),
     max_steps: Optional[int] = typer.Option(None, "--max-steps"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -78,7 +81,8 @@ def train_cmd(
         lora = {k: v for k, v in {"r": r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
                                   "target_modules": _modules(target_modules)}.items() if v is not None}
         lora.update(_options(option))
-        cfg = load_config(config, from_run=from_run, model=model, data=data, val=val, val_ratio=val_ratio, method=method, epochs=epochs,
+        cfg = load_config(config, from_run=from_run, model=model, data=data, val=val, val_ratio=val_ratio, method=method, objective=objective,
+                          dpo_beta=dpo_beta, epochs=epochs,
                           max_steps=max_steps, batch_size=batch_size, grad_accum=grad_accum,
                           learning_rate=learning_rate, lr_scheduler=lr_scheduler, scorer=scorer, regex=regex,
                           max_length=max_length, seed=seed, device=device, precision=precision, train_on=train_on,

@@ -122,8 +122,9 @@ def read_cases_file(path: str | Path) -> list[dict]:
 def build_dataset(ws: Workspace, app: str, cases: list[dict], out: Path, teacher=None, judge=None,
                   accept_unreviewed: bool = False, replay: list[str] | None = None, replay_share: float | None = None,
                   hold_out: float | None = None, seed: int = 0) -> dict:
-    """Write the next SFT set to ``out`` and the held-out cases (eval rows ``{q, reference}``) next to it as
-    ``<out>.held.jsonl``; the counts. Each row is the conversation as the app sends it to its model (system
+    """Write the next SFT set to ``out``, the held-out cases (eval rows ``{q, reference}``) next to it as
+    ``<out>.held.jsonl`` and, for answers rated down and corrected, preference pairs (``--objective dpo``) as
+    ``<out>.pairs.jsonl``; the counts. Each row is the conversation as the app sends it to its model (system
     turn, few-shot examples) ending in the reviewed answer: the correction, else a teacher's answer (kept when
     the judge scores it 7/10 or more; unreviewed). Replay rows from earlier training data are mixed in."""
     from mentor.engine.prompt import render
@@ -133,7 +134,7 @@ def build_dataset(ws: Workspace, app: str, cases: list[dict], out: Path, teacher
     config = store.get(app, ws).config
     hold_out = config.iterate.hold_out if hold_out is None else hold_out
     replay_share = config.iterate.replay_share if replay_share is None else replay_share
-    rows, held, stats = [], [], {"cases": len(cases), "corrections": 0, "teacher": 0, "unreviewed_skipped": 0,
+    rows, held, pairs, stats = [], [], [], {"cases": len(cases), "corrections": 0, "teacher": 0, "unreviewed_skipped": 0,
                                  "flagged_skipped": 0, "no_answer": 0, "held_out": 0, "trained_ids": []}
     for case in cases:
         answer, reviewed = case.get("correction"), bool(case.get("reviewed"))
@@ -156,6 +157,10 @@ def build_dataset(ws: Workspace, app: str, cases: list[dict], out: Path, teacher
         prompt = render(config.prompt, messages, "zh" if has_cjk(case["question"]) else "en")
         rows.append(Conversation((*prompt.messages, Message("assistant", answer))).to_json())
         stats["trained_ids"].append(case["id"])
+        if case.get("rating") == -1 and case.get("answer") and case["answer"].strip() != answer.strip():
+            # the served answer was rated down and replaced: a preference pair for --objective dpo
+            pairs.append({"prompt": [{"role": m.role, "content": m.content} for m in prompt.messages],
+                          "chosen": answer, "rejected": case["answer"]})
         stats["corrections"] += bool(case.get("correction"))
     stats["held_out"], stats["new_rows"] = len(held), len(rows)
     sources = replay if replay is not None else (config.iterate.replay or _run_data(ws, config.model))
@@ -166,7 +171,14 @@ def build_dataset(ws: Workspace, app: str, cases: list[dict], out: Path, teacher
     stats["rows"] = len(rows)
     atomic_write_text(out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     atomic_write_text(held_path(out), "".join(json.dumps(h, ensure_ascii=False) + "\n" for h in held))
+    stats["preference_pairs"] = len(pairs)
+    if pairs:
+        atomic_write_text(pairs_path(out), "".join(json.dumps(p, ensure_ascii=False) + "\n" for p in pairs))
     return stats
+
+
+def pairs_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".pairs.jsonl")
 
 
 def held_path(out: Path) -> Path:

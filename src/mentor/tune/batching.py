@@ -30,7 +30,13 @@ def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, gr
 
 
 def collate(examples: list[Encoded], pad_id: int, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """Right-pad to the longest example: input_ids, attention_mask, labels, each (B, T), on ``device``."""
+    """Right-pad to the longest example: input_ids, attention_mask, labels, each (B, T), on ``device``.
+    Preference pairs (``tune.preference.Pair``) become 2B rows, the chosen answers first, with their
+    reference margins as ``reference`` (B,)."""
+    if examples and hasattr(examples[0], "rejected"):
+        batch = collate([e.chosen for e in examples] + [e.rejected for e in examples], pad_id, device)
+        batch["reference"] = torch.tensor([e.reference for e in examples], dtype=torch.float32, device=device)
+        return batch
     width = max(len(e.input_ids) for e in examples)
     ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
     labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)

@@ -29,6 +29,10 @@ class TrainConfig:
     # (tune/defaults.py), printed with the reason, and saved resolved in the run's config.yaml.
     val_ratio: float | None = None
     method: str = "lora"
+    # what the weights learn from: "sft" (the answers in the data) or "dpo" (preference pairs: prompt, chosen,
+    # rejected; tune/preference.py), with any method
+    objective: Literal["sft", "dpo"] = "sft"
+    dpo_beta: float = 0.1  # how far from the reference the policy may move (DPO's beta)
     method_options: dict[str, Any] | None = None  # validated by the method (YAML: a section named after it)
     name: str | None = None  # run name in the workspace
     output: str | None = None  # run folder (default: <workspace>/runs/<name>)

@@ -123,7 +123,19 @@ def _continue_config(config: TrainConfig, ws: Workspace) -> TrainConfig:
 
 def _choose_defaults(config: TrainConfig, ws: Workspace) -> tuple[TrainConfig, list[Choice]]:
     """Settings left unset, chosen from the data (a resumed run's saved config has them all)."""
-    examples = load_examples(config.data)
+    if config.objective == "dpo":
+        from mentor.tune.preference import load_pairs
+
+        if config.val or config.teacher or config.eval_generate or config.train_on != "assistant":
+            raise MentorError("--objective dpo trains on preference pairs alone: no --val, --teacher, --eval-generate "
+                              "or --train-on all.")
+        examples = [c for c, _ in load_pairs(config.data)]
+        config = replace(config, val_ratio=0.0 if config.val_ratio is None else config.val_ratio,
+                         early_stopping_metric=config.early_stopping_metric or "val_loss")
+        if config.val_ratio:
+            raise MentorError("--objective dpo keeps no validation split (--val-ratio 0): its loss is not a held-out score.")
+    else:
+        examples = load_examples(config.data)
     references = [ex.prompt_and_reference()[1] for ex in examples if not ex.is_text]
     lengths = None
     if config.max_length is None:
@@ -160,6 +172,10 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     if start is not None and method.storage != "full" and not checkpoints:
         continue_from(model, start)
     loss_fn = token_loss_sum
+    if config.objective == "dpo":
+        from mentor.tune.preference import dpo_loss
+
+        loss_fn = dpo_loss(config.dpo_beta)
     if config.teacher:
         from mentor.tune.distill_loss import distill_loss_for
 
@@ -209,6 +225,11 @@ def _train(config: TrainConfig, ws: Workspace, run_dir: Path, name: str, resume:
     autocast = nullcontext() if bf16_base else autocast_context(precision, device)
     if precision == "bf16" and method.storage != "full" and not bf16_base:
         trainable_layers_in_fp32(model)
+    if config.objective == "dpo":  # the reference: the model before its first step, in the same numerics
+        from mentor.tune.preference import with_reference
+
+        train_set = with_reference(model, train_set, tokenizer.pad_token_id, device, run_dir, config.batch_size,
+                                   autocast, bool(checkpoints))
     if config.gradient_checkpointing:
         causal_lm(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
@@ -383,7 +404,10 @@ def _parameter_count(p: torch.nn.Parameter) -> int:
 
 
 def _supervised(example: Encoded) -> int:
-    """Tokens that carry loss after the one-position shift (what token_loss_sum counts)."""
+    """Tokens that carry loss after the one-position shift (what token_loss_sum counts); a preference pair
+    counts once (the DPO loss is a mean over pairs)."""
+    if hasattr(example, "rejected"):
+        return 1
     return sum(1 for y in example.labels[1:] if y != IGNORE_INDEX)
 
 
@@ -431,6 +455,16 @@ def _run_folder(config: TrainConfig, ws: Workspace) -> tuple[Path, str]:
 
 
 def _datasets(config: TrainConfig, tokenizer, console: Console) -> tuple[list[Encoded], list[Encoded], list]:
+    if config.objective == "dpo":
+        from mentor.tune.preference import encode_pairs, load_pairs
+
+        pairs = load_pairs(config.data)
+        encoded = encode_pairs(pairs, tokenizer, config.max_length)
+        if not encoded:
+            raise DataError(f"No trainable pairs in {config.data}: every answer was cut off at {config.max_length} tokens.")
+        if len(encoded) < len(pairs):
+            console.print(f"[yellow]{len(pairs) - len(encoded)} pairs have an answer cut off entirely; skipped.")
+        return encoded, [], []
     train_examples = load_examples(config.data)
     if config.val:
         val_examples = load_examples(config.val)
