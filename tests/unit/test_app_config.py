@@ -3,6 +3,8 @@ translate flow's language detection."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mentor.data.conversation import Message
@@ -135,3 +137,34 @@ def test_case_and_labelled_files_name_file_and_line(tmp_path):
     labelled.write_text("not json\n")
     with pytest.raises(MentorError, match=r"routes.jsonl:1: not JSON"):
         read_labelled(labelled, ["chat"])
+
+
+@pytest.mark.parametrize("template", ["qa", "writer", "viewpoints", "tutor", "titles", "summary"])
+def test_templates_write_a_valid_app_and_an_english_and_chinese_eval_set(template, tmp_path):
+    from mentor.engine.evaluation import failed_checks, read_cases
+    from mentor.engine.template import write
+    from mentor.evaluate.scores import json_match
+    from mentor.evaluate.text import has_cjk
+
+    app_file, cases_file = write(template, "mine", tmp_path, kb="docs", model="smollm2-135m-instruct")
+    app = config.load(app_file)
+    assert app.name == "mine" and app.evaluation.cases == str(cases_file)
+    cases = read_cases(cases_file)
+    assert sum(has_cjk(c["q"]) for c in cases) >= 4 and sum(not has_cjk(c["q"]) for c in cases) >= 4
+    assert all(c.get("reference") for c in cases)
+    if template == "viewpoints":  # the references pass the app's own checks and score 1 against themselves
+        assert all(not failed_checks(app.evaluation, c["reference"]) and json_match(c["reference"], c["reference"]) == 1
+                   for c in cases)
+    if template == "qa":
+        assert app.flow.rag == "docs"
+    with pytest.raises(MentorError, match="exists already"):
+        write(template, "mine", tmp_path, kb="docs")
+
+
+def test_template_errors():
+    from mentor.engine.template import write
+
+    with pytest.raises(MentorError, match="unknown template 'blog'"):
+        write("blog", "x", Path("."))
+    with pytest.raises(MentorError, match="--kb"):
+        write("qa", "x", Path("."))

@@ -338,3 +338,25 @@ def rollback_cmd(name: str, as_json: bool = JSON) -> None:
     if as_json:
         return _print(store.dump(saved))
     Console().print(f"app [bold]{name}[/] version {saved.version}: {saved.note}")
+
+
+@app.command("new")
+def new_cmd(name: str = typer.Argument(..., help="the new app's name"),
+            template: str = typer.Option(..., help="qa, writer, viewpoints, tutor, titles or summary"),
+            kb: str = typer.Option(None, help="the knowledge base (the qa template)"),
+            model: str = typer.Option(None, help="the model (default: the embedded one)"),
+            folder: Path = typer.Option(Path("."), "--dir", help="where the YAML and eval set are written"),
+            create: bool = typer.Option(True, "--create/--no-create", help="also store the app now")) -> None:
+    """Start an app from a template: its YAML and an English + Chinese eval set with a fitting metric."""
+    from mentor.engine import config as app_config
+    from mentor.engine import store
+    from mentor.engine.template import write
+
+    app_file, cases = write(template, name, folder, kb, model)
+    console = Console()
+    console.print(f"wrote {app_file} and {cases}")
+    if create:
+        stored, _ = store.save(app_config.load(app_file), _ws())
+        console.print(f"stored app [bold]{name}[/] version {stored.version}; try: mentor app eval {name}")
+    else:
+        console.print(f"edit it, then: mentor app create --config {app_file}")

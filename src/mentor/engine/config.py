@@ -134,7 +134,17 @@ class EvaluationSection(_Strict):
     regex: str | None = None  # every answer must match (re.search)
     json_schema: dict | None = None  # every answer must be JSON fitting this schema
     scorer: str | None = None  # module:function or file.py:function(answer, reference) -> bool or [0, 1]
-    metric: str = "rougeL"  # without a scorer: the reference metric that scores the eval set
+    metric: str = "rougeL"  # without a scorer: the reference metric that scores the eval set, or "judge"
+    judge: str | None = None  # metric judge: the LLM judge (alias, run, or OpenAI-compatible URL; default the app's model)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v):
+        from mentor.evaluate.scores import GENERATION_METRICS
+
+        if v != "judge" and v not in GENERATION_METRICS:
+            raise ValueError(f"unknown metric '{v}' (known: {', '.join(GENERATION_METRICS)}, judge)")
+        return v
 
     @field_validator("regex")
     @classmethod

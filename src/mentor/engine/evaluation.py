@@ -117,18 +117,26 @@ def run_matrix(name: str, cases: list[dict], apps, versions: list[int | None] = 
             column.seconds = time.perf_counter() - start
             references = [c.get("reference") for c in cases]
             if any(r is not None for r in references):
-                names = [*metrics, *([section.metric] if section.metric not in metrics else [])]
+                names = [*metrics, *([section.metric] if section.metric not in (*metrics, "judge") else [])]
                 found = score(column.answers, references, names, scorer=section.scorer)
                 column.metrics = {k: round(v.value, 2) for k, v in found.items()}
                 column.score = column.metrics.get("scorer" if section.scorer else section.metric)
             if column.score is None:
                 column.score = column.passed
-            if judge is not None:
+            if judge is None and section.metric == "judge":  # one judge for every column: the app's stored model
+                from mentor.engine import store
+                from mentor.evaluate.judge import Judge
+
+                judge = Judge(section.judge or store.get(name, apps.ws, version).config.model)
+            asked = judge
+            if asked is not None:
                 from mentor.evaluate.judge import score_samples
 
-                judged = score_samples(judge, [{"prompt": c["q"], "prediction": a, "reference": c.get("reference")}
+                judged = score_samples(asked, [{"prompt": c["q"], "prediction": a, "reference": c.get("reference")}
                                                for c, a in zip(cases, column.answers)])
                 column.judge = judged.get("mean")
+                if section.metric == "judge" and not section.scorer and column.judge is not None:
+                    column.score = round(10.0 * column.judge, 2)  # 1-10 -> the 0-100 scale of the other scores
             columns.append(column)
     return columns
 

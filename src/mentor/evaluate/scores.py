@@ -199,3 +199,24 @@ def _checked(fn: Callable, prediction: str, reference: str | None, index: int) -
     if not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise MentorError(f"Scorer returned {value!r} for example {index + 1}; it must return a bool or a number in [0, 1].")
     return 100.0 * value
+
+
+def json_match(prediction: str, reference: str | None) -> float:
+    """The share of the reference JSON's leaf values (path and normalised text) the prediction's JSON has too:
+    0 when the prediction is not JSON. A scorer (``mentor.evaluate.scores:json_match``) for extraction tasks."""
+    if reference is None:
+        return 0.0
+    want, got = _leaves(json.loads(reference)), _json_value(prediction)
+    if got is _NOT_JSON or not want:
+        return float(bool(not want and got is not _NOT_JSON))
+    have = _leaves(got)
+    return len(want & have) / len(want)
+
+
+def _leaves(value, path: str = "") -> set[tuple[str, str]]:
+    """(path, normalised text) of every leaf; list items lose their position (order does not matter)."""
+    if isinstance(value, dict):
+        return {leaf for k, v in value.items() for leaf in _leaves(v, f"{path}.{k}")}
+    if isinstance(value, list):
+        return {leaf for v in value for leaf in _leaves(v, f"{path}[]")}
+    return {(path, normalize_answer(str(value)))}
