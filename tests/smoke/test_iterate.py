@@ -187,3 +187,20 @@ def test_dpo_on_the_loops_preference_pairs_prefers_the_corrections(tmp_path, wor
     bad.write_text(json.dumps({"prompt": "q", "chosen": "a"}) + "\n")
     with pytest.raises(MentorError, match=r"bad.jsonl:1: rejected"):
         train(load_config(None, data=str(bad), objective="dpo", name="bad", max_steps=1), workspace)
+
+    # the fine-tuning jobs API: OpenAI's DPO rows and method, and a fine-tuned model as the base (continue it)
+    from mentor.serve.files import FileStore
+    from mentor.serve.jobs import train_config
+
+    openai_rows = tmp_path / "openai-dpo.jsonl"
+    openai_rows.write_text("".join(json.dumps({
+        "input": {"messages": [{"role": "user", "content": r["q"]}]},
+        "preferred_output": [{"role": "assistant", "content": r["reference"]}],
+        "non_preferred_output": [{"role": "assistant", "content": "I am not sure."}]}) + "\n" for r in rows))
+    files = FileStore(workspace, 10**7)
+    with open(openai_rows, "rb") as f:
+        uploaded = files.save(f, "pairs.jsonl", "fine-tune")
+    job = train_config(workspace, "ftjob-1", {"model": f"ft:{MODEL}::dpo", "training_file": uploaded["id"],
+                                              "method": {"type": "dpo", "dpo": {"hyperparameters": {"beta": 0.2}}}}, files)
+    assert (job.objective, job.dpo_beta, job.from_run) == ("dpo", 0.2, "dpo")
+    assert len(load_pairs(job.data)) == 8

@@ -101,6 +101,9 @@ def load(path: str | Path, fmt: str | None = None) -> LoadResult:
 def _detect(path: Path, records: list[tuple[int, dict]]) -> str:
     for line, obj in records:
         keys = set(obj)
+        if {"chosen", "rejected"} <= keys or "preferred_output" in keys:
+            raise DataError(f"{path.name}:{line}: these are preference rows (a prompt, a chosen and a rejected answer): "
+                            "train on them with --objective dpo.")
         if "messages" in keys:
             return "openai"
         if "conversations" in keys:

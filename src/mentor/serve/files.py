@@ -85,9 +85,17 @@ class FileStore:
 
 
 def _check_training_file(path: Path, label: str) -> None:
-    """The data checker's first error, reported with the client's file name and the line."""
+    """The data checker's first error, reported with the client's file name and the line. Preference rows
+    (for a DPO job) are read as pairs."""
     from mentor.data.check import check
+    from mentor.tune.preference import is_preference_file, load_pairs
 
+    if is_preference_file(path):
+        try:
+            load_pairs(path)
+        except DataError as e:
+            raise DataError(str(e).replace(str(path), label)) from None
+        return
     report = check(path)
     if report.errors:
         first = report.errors[0]

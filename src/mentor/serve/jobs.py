@@ -35,21 +35,32 @@ def train_config(ws: Workspace, job_id: str, request: dict[str, Any], files) -> 
     """
     method = request.get("method") or {"type": "supervised"}
     kind = method.get("type", "supervised")
-    if kind != "supervised" and kind not in method_names():
-        raise MentorError(f"Unknown method type '{kind}' (expected 'supervised' or one of {', '.join(method_names())}).")
+    if kind not in ("supervised", "dpo") and kind not in method_names():
+        raise MentorError(f"Unknown method type '{kind}' (expected 'supervised', 'dpo' or one of "
+                          f"{', '.join(method_names())}).")
     section = method.get(kind) or {}
     hyper = {**(request.get("hyperparameters") or {}), **(section.get("hyperparameters") or {})}
-    unknown = set(hyper) - {"n_epochs", "batch_size", "learning_rate_multiplier"}
+    known = {"n_epochs", "batch_size", "learning_rate_multiplier"} | ({"beta"} if kind == "dpo" else set())
+    unknown = set(hyper) - known
     if unknown:
-        raise MentorError(f"Unknown hyperparameter '{sorted(unknown)[0]}' (known: n_epochs, batch_size, "
-                          "learning_rate_multiplier).")
-    name = "lora" if kind == "supervised" else kind
+        raise MentorError(f"Unknown hyperparameter '{sorted(unknown)[0]}' (known: {', '.join(sorted(known))}).")
+    name = "lora" if kind in ("supervised", "dpo") else kind
+    # a fine-tuned model as the base (OpenAI's way to continue fine-tuning): training continues from that run
+    base, from_run = request["model"], None
+    run_name = base.rsplit(":", 1)[-1] if base.startswith("ft:") else base
+    record = ws.get_run(run_name)
+    if record is not None:
+        if record.status != "succeeded":
+            raise MentorError(f"model: the fine-tuned model '{base}' has not finished training (status {record.status}).")
+        base, from_run = None, run_name
     # unset ("auto") hyperparameters are chosen from the data when the job trains, as for `mentor train`
     options = {k: v for k, v in hyper.items() if v != "auto"}
     config = load_config(
         None, data=files.get(request["training_file"])["path"],
         val=files.get(request["validation_file"])["path"] if request.get("validation_file") else None,
-        model=request["model"], method=name, method_options=section.get("options"), seed=request.get("seed"),
+        model=base, from_run=from_run, method=name, method_options=section.get("options"), seed=request.get("seed"),
+        objective="dpo" if kind == "dpo" else None,
+        dpo_beta=options["beta"] if "beta" in options else None,
         epochs=options.get("n_epochs"), batch_size=options.get("batch_size"),
         learning_rate=get_method(name).learning_rate * options["learning_rate_multiplier"]
         if "learning_rate_multiplier" in options else None,

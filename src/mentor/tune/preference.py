@@ -1,7 +1,8 @@
 """Preference training (DPO, Rafailov et al. 2023) in the one training loop: ``--objective dpo``.
 
 A row is a prompt and two answers: ``{"prompt": text or [messages], "chosen": text, "rejected": text}``
-(``messages`` is accepted for ``prompt``). The loss per pair is
+(``messages`` is accepted for ``prompt``), or OpenAI's DPO row (``input.messages``, ``preferred_output``,
+``non_preferred_output``). The loss per pair is
 
     -log sigmoid(beta * ((log p(chosen) - log p(rejected)) - (log p_ref(chosen) - log p_ref(rejected))))
 
@@ -45,12 +46,27 @@ class Pair:
         return min(self.chosen.trained_tokens, self.rejected.trained_tokens)
 
 
+def is_preference_file(path: str | Path) -> bool:
+    """Whether the file's first row is a preference row (ours or OpenAI's)."""
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    return False
+                return isinstance(row, dict) and ({"chosen", "rejected"} <= set(row) or "preferred_output" in row)
+    return False
+
+
 def load_pairs(path: str | Path) -> list[tuple[Conversation, Conversation]]:
     """(chosen, rejected) conversations from a JSONL preference file; a bad row names its line and field."""
     from mentor.files import read_jsonl
 
     out = []
     for n, row in read_jsonl(Path(path), "preference data"):
+        if "input" in row:  # OpenAI's DPO rows: input.messages, preferred_output, non_preferred_output
+            row = _from_openai(row, path, n)
         prompt = row.get("prompt", row.get("messages"))
         if isinstance(prompt, str) and prompt.strip():
             messages = [Message("user", prompt)]
@@ -72,6 +88,17 @@ def load_pairs(path: str | Path) -> list[tuple[Conversation, Conversation]]:
             raise DataError(f"{path}:{n}: chosen and rejected are the same answer: nothing to prefer.")
         out.append(tuple(Conversation((*messages, Message("assistant", row[k])), line=n) for k in ("chosen", "rejected")))
     return out
+
+
+def _from_openai(row: dict, path, n: int) -> dict:
+    def answer(key: str):
+        turns = row.get(key)
+        if not isinstance(turns, list) or not turns or not isinstance(turns[-1], dict):
+            raise DataError(f"{path}:{n}: {key}: a list holding the assistant message.")
+        return turns[-1].get("content")
+
+    messages = (row["input"] or {}).get("messages") if isinstance(row["input"], dict) else None
+    return {"prompt": messages, "chosen": answer("preferred_output"), "rejected": answer("non_preferred_output")}
 
 
 def encode_pairs(pairs: list[tuple[Conversation, Conversation]], tokenizer, max_length: int) -> list[Pair]:
