@@ -271,23 +271,15 @@ def test_apps_served_as_models_with_a_guard(server):
     with pytest.raises(openai.NotFoundError):
         c.chat.completions.create(model="app:nope", messages=[{"role": "user", "content": "hi"}])
 
-    # feedback on a response by its id (the official client's `id`), metrics per day, bad input as 4xx
-    def feedback(body: dict) -> tuple[int, dict]:
-        request = urllib.request.Request(f"{server.url}/v1/feedback", json.dumps(body).encode(), method="POST",
-                                         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as r:
-                return r.status, json.load(r)
-        except urllib.error.HTTPError as e:
-            return e.code, json.load(e)
-
+    # feedback on a response by its id (the official client's `id`, posted with the same client), metrics per day
     assert answer.id.startswith("chatcmpl-") and answer.model_extra["mentor"]["response_id"] == answer.id
-    status, row = feedback({"id": answer.id, "rating": -1, "comment": "too short", "correction": "Paris."})
-    assert status == 200 and row["object"] == "feedback" and row["app"] == "shop" and row["flags"] == []
-    status, error = feedback({"id": "chatcmpl-unknown", "rating": 1})
-    assert status == 404 and "No app response" in error["error"]["message"]
-    status, error = feedback({"id": answer.id, "rating": 5})
-    assert status == 400 and "rating" in error["error"]["message"]
+    row = c.post("/feedback", body={"id": answer.id, "rating": -1, "comment": "too short", "correction": "Paris."},
+                 cast_to=object)
+    assert row["object"] == "feedback" and row["app"] == "shop" and row["flags"] == []
+    with pytest.raises(openai.NotFoundError, match="No app response"):
+        c.post("/feedback", body={"id": "chatcmpl-unknown", "rating": 1}, cast_to=object)
+    with pytest.raises(openai.BadRequestError, match="rating"):
+        c.post("/feedback", body={"id": answer.id, "rating": 5}, cast_to=object)
     threaded = c.chat.completions.create(**ask, metadata={"conversation_id": "thread-7"})
     assert threaded.model_extra["mentor"]["conversation"] == "thread-7"
     request = urllib.request.Request(f"{server.url}/v1/apps/shop/metrics", headers={"Authorization": f"Bearer {KEY}"})
