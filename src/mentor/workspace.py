@@ -9,7 +9,7 @@ Layout::
     <home>/kb/<name>/        knowledge bases
 
 Apps (``mentor.engine``) keep every version of their YAML, an audit log of their requests, users' feedback and
-the iteration rounds (``mentor.iterate``) here too.
+the iteration rounds (``mentor.apps``) here too.
 
 The server's files, fine-tuning jobs and vector stores live in the same registry (``mentor.serve``).
 """

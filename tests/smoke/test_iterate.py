@@ -12,11 +12,12 @@ import torch
 
 from bench.sqlset import PROMPT, questions
 from mentor.data.conversation import Message
-from mentor.engine import config, feedback, store
+from mentor.apps import feedback
+from mentor.engine import config, store
 from mentor.engine.app import Apps
 from mentor.engine.generator import LocalGenerator
 from mentor.errors import MentorError, NotFound
-from mentor.iterate import build_dataset, compare, iterations, mine, promote, rollback, run_round
+from mentor.apps import build_dataset, compare, iterations, mine, promote, rollback, run_round
 from tests.conftest import MODEL, REPO
 
 

@@ -142,7 +142,7 @@ def test_case_and_labelled_files_name_file_and_line(tmp_path):
 @pytest.mark.parametrize("template", ["qa", "writer", "viewpoints", "tutor", "titles", "summary"])
 def test_templates_write_a_valid_app_and_an_english_and_chinese_eval_set(template, tmp_path):
     from mentor.engine.evaluation import failed_checks, read_cases
-    from mentor.engine.template import write
+    from mentor.apps.templates import write
     from mentor.evaluate.scores import json_match
     from mentor.evaluate.text import has_cjk
 
@@ -162,7 +162,7 @@ def test_templates_write_a_valid_app_and_an_english_and_chinese_eval_set(templat
 
 
 def test_template_errors():
-    from mentor.engine.template import write
+    from mentor.apps.templates import write
 
     with pytest.raises(MentorError, match="unknown template 'blog'"):
         write("blog", "x", Path("."))

@@ -287,7 +287,7 @@ def feedback_cmd(response_id: str = typer.Argument(..., help="the response's id 
                  correction: str = typer.Option(None, help="the answer it should have given"),
                  as_json: bool = JSON) -> None:
     """Rate one app response (as POST /v1/feedback does); a correction becomes training data for the next round."""
-    from mentor.engine.feedback import record
+    from mentor.apps.feedback import record
 
     row = record(_ws(), response_id, rating, comment, correction)
     if as_json:
@@ -299,7 +299,7 @@ def feedback_cmd(response_id: str = typer.Argument(..., help="the response's id 
 @app.command("metrics")
 def metrics_cmd(name: str, days: int = typer.Option(None, help="only the last N days"), as_json: bool = JSON) -> None:
     """Per day: requests, conversations, turns, thumbs-up rate, feedback coverage, blocks, routes, latency, tokens."""
-    from mentor.engine.feedback import metrics
+    from mentor.apps.feedback import metrics
 
     rows = metrics(_ws(), name, days)
     if as_json:
@@ -320,7 +320,7 @@ def promote_cmd(name: str, run: str = typer.Option(..., "--run", help="the candi
                 force: bool = typer.Option(False, help="promote without comparing"), as_json: bool = JSON) -> None:
     """Serve RUN if it beats the app's current model on its eval set and forgets at most iterate.max_forgetting."""
     from mentor.engine import store
-    from mentor.iterate import promote
+    from mentor.apps import promote
 
     saved = promote(_ws(), name, run, force)
     if as_json:
@@ -332,7 +332,7 @@ def promote_cmd(name: str, run: str = typer.Option(..., "--run", help="the candi
 def rollback_cmd(name: str, as_json: bool = JSON) -> None:
     """Serve the model the app served before its current one."""
     from mentor.engine import store
-    from mentor.iterate import rollback
+    from mentor.apps import rollback
 
     saved = rollback(_ws(), name)
     if as_json:
@@ -350,7 +350,7 @@ def new_cmd(name: str = typer.Argument(..., help="the new app's name"),
     """Start an app from a template: its YAML and an English + Chinese eval set with a fitting metric."""
     from mentor.engine import config as app_config
     from mentor.engine import store
-    from mentor.engine.template import write
+    from mentor.apps.templates import write
 
     app_file, cases = write(template, name, folder, kb, model)
     console = Console()

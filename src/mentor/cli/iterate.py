@@ -56,7 +56,7 @@ def round_cmd(name: str = typer.Argument(..., help="the app"),
               no_promote: bool = typer.Option(False, "--no-promote", help="stop at the comparison"),
               as_json: bool = JSON) -> None:
     """One round: mine, build the dataset, train from the current model, compare, promote a winner."""
-    from mentor.iterate import run_round
+    from mentor.apps import run_round
 
     console = Console(stderr=True)
     result = run_round(_ws(), name, _teacher(teacher, teacher_model), _teacher(judge, None), accept_unreviewed, force,
@@ -75,7 +75,7 @@ def mine_cmd(name: str, out: Path = typer.Option(..., help="cases JSONL to write
     from collections import Counter
 
     from mentor.cli.apps import _since
-    from mentor.iterate.cases import mine, write_cases
+    from mentor.apps.cases import mine, write_cases
 
     cases = mine(_ws(), name, _since(since), include_used)
     write_cases(cases, out)
@@ -106,7 +106,7 @@ def dataset_cmd(cases: Path = typer.Argument(..., help="mined (and reviewed) cas
                 as_json: bool = JSON) -> None:
     """Turn reviewed cases into the next training set: corrections, teacher answers, replay against forgetting."""
     from mentor.errors import MentorError
-    from mentor.iterate.cases import build_dataset, read_cases_file
+    from mentor.apps.cases import build_dataset, read_cases_file
 
     rows = read_cases_file(cases)
     name = app_name or rows[0].get("app")
@@ -128,7 +128,7 @@ def compare_cmd(name: str, candidate: str = typer.Option(..., help="the candidat
                 held: Path = typer.Option(None, help="held-out cases ({q, reference} JSONL) scored besides the eval set"),
                 as_json: bool = JSON) -> None:
     """The app on its current model and on the candidate: eval set, held-out cases, forgetting; HTML side by side."""
-    from mentor.iterate import compare
+    from mentor.apps import compare
 
     result = compare(_ws(), name, candidate, held)
     if as_json:
@@ -150,7 +150,7 @@ def list_cmd(name: str, as_json: bool = JSON) -> None:
     """The app's iteration rounds."""
     import time
 
-    from mentor.iterate import iterations
+    from mentor.apps import iterations
 
     rows = iterations(_ws(), name)
     if as_json:

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from mentor.data.conversation import Conversation, Message
-from mentor.engine import audit, feedback, store
+from mentor.apps import feedback
+from mentor.engine import audit, store
 from mentor.engine.app import Apps
 from mentor.errors import MentorError
 from mentor.generation import GenerationOptions
@@ -117,7 +118,7 @@ async def app_metrics(name: str, request: Request, days: int | None = None) -> d
 @router.get("/apps/{name}/iterations")
 async def app_iterations(name: str, request: Request) -> dict:
     """The app's iteration rounds (``mentor iterate APP``), newest first."""
-    from mentor.iterate import iterations
+    from mentor.apps import iterations
 
     ws = request.app.state.ws
     await run_in_threadpool(_stored, ws, name)

@@ -15,7 +15,8 @@ import re
 from pathlib import Path
 
 from mentor.data.conversation import Conversation, Message
-from mentor.engine import audit, feedback, store
+from mentor.apps import feedback
+from mentor.engine import audit, store
 from mentor.engine.evaluation import failed_checks
 from mentor.errors import DataError, MentorError
 from mentor.workspace import Workspace

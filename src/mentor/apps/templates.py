@@ -18,7 +18,7 @@ TEMPLATES = ("qa", "writer", "viewpoints", "tutor", "titles", "summary")
 
 
 def _read(name: str) -> str:
-    return (resources.files("mentor.engine") / "templates" / name).read_text(encoding="utf-8")
+    return (resources.files("mentor.apps") / "templates_data" / name).read_text(encoding="utf-8")
 
 
 def describe() -> dict[str, str]:

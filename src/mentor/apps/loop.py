@@ -18,8 +18,8 @@ def run_round(ws: Workspace, app: str, teacher=None, judge=None, accept_unreview
               log=print) -> dict:
     """Run one iteration round; its record. Stops before training when fewer than ``iterate.min_cases``
     reviewed rows exist (status ``stopped``), promotes only a winner (``refused`` otherwise)."""
-    from mentor.iterate.cases import build_dataset, held_path, mine, write_cases
-    from mentor.iterate.compare import compare, promote
+    from mentor.apps.cases import build_dataset, held_path, mine, write_cases
+    from mentor.apps.compare import compare, promote
 
     stored = store.get(app, ws)
     config = stored.config
@@ -61,7 +61,7 @@ def run_round(ws: Workspace, app: str, teacher=None, judge=None, accept_unreview
 
 def _train(ws: Workspace, app: str, config, data: Path, number: int, overrides: dict, log) -> str:
     """Fine-tune on the round's data: continuing the app's run when it serves one, else from its base model."""
-    from mentor.iterate.compare import base_of
+    from mentor.apps.compare import base_of
     from mentor.tune import load_config, train
 
     name = _free_name(ws, f"{app}-r{number}")
