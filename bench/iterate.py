@@ -97,10 +97,27 @@ def main() -> None:
     ap.add_argument("--second", type=int, default=25, help="more questions before round 2 (0: no second round)")
     ap.add_argument("--eval", type=int, default=40, help="held-out questions (entities never trained on)")
     ap.add_argument("--questions", type=int, default=100, help="general-knowledge questions for the forgetting probe")
+    ap.add_argument("--min-cases", type=int, default=20, help="the app's iterate.min_cases")
+    ap.add_argument("--again", type=Path, help="a workspace of an earlier run of this bench: set --min-cases on its "
+                                               "app and run one more round on the feedback it has (no new questions)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "iterate.json")
     args = ap.parse_args()
     from bench.sqlset import PROMPT, questions
 
+    if args.again:
+        app = json.loads((args.again.parent / "app.yaml").read_text(encoding="utf-8"))
+        app["iterate"]["min_cases"] = args.min_cases
+        app["model"] = json.loads(_mentor(args.again, "app", "show", "sql-help", "--json"))["config"]["model"]  # keep the promoted run
+        (args.again.parent / "app.yaml").write_text(json.dumps(app, ensure_ascii=False), encoding="utf-8")
+        _mentor(args.again, "app", "create", "--config", str(args.again.parent / "app.yaml"))
+        started = time.perf_counter()
+        result = json.loads(_mentor(args.again, "iterate", "sql-help", "--json"))
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        saved = json.loads(args.out.read_text(encoding="utf-8")) if args.out.exists() else {"rounds": []}
+        saved["rounds"].append({**result, "min_cases": args.min_cases})
+        args.out.write_text(json.dumps(saved, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
+        _report(saved["rounds"][-1:], args.out)
+        return
     home = Path(tempfile.mkdtemp(prefix="mentor-iterate-")) / "home"
     home.mkdir(parents=True)
     eval_file = home.parent / "eval.jsonl"
@@ -109,7 +126,7 @@ def main() -> None:
     general = [str(p) for p in (SHARED / "mmlu" / "data" / "test", SHARED / "cmmlu" / "data" / "test") if p.exists()]
     app = {"name": "sql-help", "prompt": PROMPT, "sampling": {"temperature": 0, "max_tokens": 64},
            "evaluation": {"cases": str(eval_file), "scorer": "bench.sqlset:execution_match"},
-           "iterate": {"general": general, "questions": args.questions}}
+           "iterate": {"general": general, "questions": args.questions, "min_cases": args.min_cases}}
     (home.parent / "app.yaml").write_text(json.dumps(app, ensure_ascii=False), encoding="utf-8")
     _mentor(home, "app", "create", "--config", str(home.parent / "app.yaml"))
     pool = questions(args.feedback + args.second)
@@ -141,6 +158,10 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, ensure_ascii=False, indent=2, default=str), encoding="utf-8")
     print(f"bad input: unknown id -> HTTP {results['bad_input']['unknown_id']}, rating 5 -> HTTP {results['bad_input']['rating_5']}")
+    _report(rounds, args.out)
+
+
+def _report(rounds: list[dict], out: Path) -> None:
     for r in rounds:
         c = r.get("compare") or {}
         s, f = c.get("score", {}), c.get("forgetting", {})
@@ -151,7 +172,7 @@ def main() -> None:
         if f.get("drop") is not None:
             print(f"  general knowledge ({f['questions']} questions): {f['current']:.1f} -> {f['candidate']:.1f} "
                   f"({-f['drop']:+.1f} points)")
-    print(f"written: {args.out}")
+    print(f"written: {out}")
 
 
 if __name__ == "__main__":

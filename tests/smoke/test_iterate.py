@@ -76,6 +76,14 @@ def test_feedback_mining_dataset_rounds_promote_and_rollback(tmp_path, workspace
     assert row["messages"][0]["role"] == "system" and "rentals.rider_id" in row["messages"][0]["content"]
     assert row["messages"][-1]["content"].startswith("SELECT")
     assert stats["no_answer"] >= 1  # thumbs-down without a correction (and no teacher): nothing to train on
+    from mentor.evaluate.judge import Judge
+
+    uncorrected = [c for c in cases if not c["correction"]][:2]
+    taught = build_dataset(ws, "sql", uncorrected, tmp_path / "taught.jsonl", teacher=Judge(MODEL), hold_out=0)
+    assert taught["teacher"] == 2 and taught["unreviewed_skipped"] == 2 and taught["new_rows"] == 0
+    taught = build_dataset(ws, "sql", uncorrected, tmp_path / "taught.jsonl", teacher=Judge(MODEL), hold_out=0,
+                           accept_unreviewed=True)
+    assert taught["new_rows"] == 2
 
     # round 1 trains on the base model; the candidate is compared, then promoted by force
     first = run_round(ws, "sql", promote_winner=False, log=lambda _: None)

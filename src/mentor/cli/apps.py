@@ -49,7 +49,17 @@ def create(config: Path = typer.Option(..., "--config", help="the app's YAML fil
     from mentor.engine import config as app_config
     from mentor.engine import store
 
-    stored, changed = store.save(app_config.load(config), _ws())
+    ws = _ws()
+    new = app_config.load(config)
+    try:
+        before = store.get(new.name, ws)
+    except MentorError:
+        before = None
+    stored, changed = store.save(new, ws)
+    if changed and before is not None and before.note and before.config.model != new.model:
+        Console(stderr=True).print(f"[yellow]note:[/] version {before.version} served {before.config.model} ({before.note}); "
+                                   f"this version serves {new.model}. Name the run as model: in the YAML to keep it, "
+                                   f"or: mentor app promote {new.name} --run {before.config.model} --force")
     if as_json:
         return _print({**store.dump(stored), "changed": changed})
     verb = "stored" if changed else "unchanged:"
