@@ -63,14 +63,14 @@ def _server(home: Path):
             time.sleep(0.5)
 
 
-def _feedback(client, url: str, rows: list[dict]) -> dict:
+def _feedback(client, url: str, rows: list[dict], first: int = 0) -> dict:
     """Ask each question through the server as a user would, then send a thumbs-down with the correct query."""
     from bench.sqlset import execution_match
 
     right, sent = 0, 0
     for i, row in enumerate(rows):
         reply = client.chat.completions.create(model="app:sql-help", messages=[{"role": "user", "content": row["q"]}],
-                                               metadata={"conversation_id": f"bench-{i}"})
+                                               metadata={"conversation_id": f"bench-{first + i}"})
         if execution_match(reply.choices[0].message.content, row["reference"]):
             right += 1
             status, _ = _post(f"{url}/v1/feedback", {"id": reply.id, "rating": 1})
@@ -146,7 +146,7 @@ def main() -> None:
     if args.second:
         proc, client, url = _server(home)
         try:
-            results["feedback_2"] = _feedback(client, url, pool[args.feedback:])
+            results["feedback_2"] = _feedback(client, url, pool[args.feedback:], args.feedback)
         finally:
             proc.terminate()
             proc.wait(timeout=60)
