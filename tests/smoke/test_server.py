@@ -285,3 +285,11 @@ def test_apps_served_as_models_with_a_guard(server):
     request = urllib.request.Request(f"{server.url}/v1/apps/shop/metrics", headers={"Authorization": f"Bearer {KEY}"})
     day = json.load(urllib.request.urlopen(request, timeout=30))["data"][0]
     assert day["requests"] == 5 and day["thumbs_up_rate"] == 0.0 and day["blocked"] == 2
+
+    # the loop's steps over HTTP: the cases worth fixing, promote (refused: not a run), rollback (nothing to go back to)
+    cases = c.get("/apps/shop/cases", cast_to=object)["data"]
+    assert [x["reasons"][0] for x in cases if x["response_id"] == answer.id] == ["thumbs-down with a correction"]
+    with pytest.raises(openai.BadRequestError, match="not a run"):
+        c.post("/apps/shop/promote", body={"run": "nope", "force": True}, cast_to=object)
+    with pytest.raises(openai.BadRequestError, match="nothing to roll back"):
+        c.post("/apps/shop/rollback", cast_to=object)

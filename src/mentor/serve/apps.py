@@ -16,7 +16,7 @@ from mentor.engine.app import Apps
 from mentor.errors import MentorError
 from mentor.generation import GenerationOptions
 from mentor.serve.engine import NotFound
-from mentor.serve.protocol import ChatRequest, FeedbackRequest, listing, usage
+from mentor.serve.protocol import ChatRequest, FeedbackRequest, PromoteRequest, listing, usage
 
 router = APIRouter(prefix="/v1")
 PREFIX = "app:"
@@ -123,6 +123,38 @@ async def app_iterations(name: str, request: Request) -> dict:
     ws = request.app.state.ws
     await run_in_threadpool(_stored, ws, name)
     return listing([{**r, "object": "app.iteration"} for r in await run_in_threadpool(iterations, ws, name)])
+
+
+@router.get("/apps/{name}/cases")
+async def app_cases(name: str, request: Request, since: float | None = None) -> dict:
+    """The bad cases worth fixing now (``mentor iterate mine``), each with why it was picked."""
+    from mentor.apps import mine
+
+    ws = request.app.state.ws
+    await run_in_threadpool(_stored, ws, name)
+    return listing([{**c, "object": "app.case"} for c in await run_in_threadpool(mine, ws, name, since)])
+
+
+@router.post("/apps/{name}/promote")
+async def app_promote(name: str, body: PromoteRequest, request: Request) -> dict:
+    """Serve ``run`` if it beats the current model (``mentor app promote``; ``force`` skips the comparison)."""
+    from mentor.apps import promote
+
+    ws = request.app.state.ws
+    await run_in_threadpool(_stored, ws, name)
+    saved = await run_in_threadpool(promote, ws, name, body.run, body.force)
+    return {**store.dump(saved), "object": "app", "id": PREFIX + name}
+
+
+@router.post("/apps/{name}/rollback")
+async def app_rollback(name: str, request: Request) -> dict:
+    """Serve the model the app served before its current one (``mentor app rollback``)."""
+    from mentor.apps import rollback
+
+    ws = request.app.state.ws
+    await run_in_threadpool(_stored, ws, name)
+    saved = await run_in_threadpool(rollback, ws, name)
+    return {**store.dump(saved), "object": "app", "id": PREFIX + name}
 
 
 @router.post("/feedback")

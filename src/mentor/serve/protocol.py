@@ -174,3 +174,10 @@ class FeedbackRequest(_Request):
     rating: int
     comment: str | None = Field(None, max_length=10_000)
     correction: str | None = Field(None, max_length=100_000)
+
+
+class PromoteRequest(_Request):
+    """POST /v1/apps/{name}/promote."""
+
+    run: str = Field(min_length=1, max_length=200)
+    force: bool = False
