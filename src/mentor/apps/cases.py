@@ -196,11 +196,12 @@ def _run_data(ws: Workspace, model: str) -> list[str]:
     """The training data of the run the app serves (what the next round replays), if the model is a run."""
     import yaml
 
-    record = ws.get_run(model)
-    run_dir = record.path if record else (Path(model) if (Path(model) / "run.json").exists() else None)
-    if run_dir is None or not (run_dir / "config.yaml").exists():
+    from mentor.apps.compare import run_dir
+
+    folder = run_dir(ws, model)
+    if folder is None or not (folder / "config.yaml").exists():
         return []
-    data = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")).get("data")
+    data = yaml.safe_load((folder / "config.yaml").read_text(encoding="utf-8")).get("data")
     return [data] if data and Path(data).exists() else []
 
 

@@ -88,22 +88,27 @@ def _forgetting(ws: Workspace, config, candidate: str) -> dict:
     return {"questions": len(questions), **scores, "drop": round(scores["current"] - scores["candidate"], 2)}
 
 
+def run_dir(ws: Workspace, model: str) -> Path | None:
+    """The run folder when ``model`` names a run (by name or folder), else None (an alias or model folder)."""
+    record = ws.get_run(model)
+    return record.path if record else (Path(model) if (Path(model) / "run.json").exists() else None)
+
+
 def base_of(ws: Workspace, model: str) -> str:
     """The base model under ``model``: a run's base (followed through continued runs), else the model itself."""
     from mentor.methods.artifact import artifact_dir, read_method
 
-    run = ws.get_run(model)
-    run_dir = run.path if run else (Path(model) if (Path(model) / "run.json").exists() else None)
-    if run_dir is None:
-        return model
-    folder = artifact_dir(run_dir)
+    folder = run_dir(ws, model)
     if folder is None:
+        return model
+    artifact = artifact_dir(folder)
+    if artifact is None:
         raise MentorError(f"Run '{model}' has no trained model yet.")
-    return read_method(folder)[2]
+    return read_method(artifact)[2]
 
 
 def _same_base(ws: Workspace, current: str, candidate: str) -> None:
-    if ws.get_run(candidate) is None and not (Path(candidate) / "run.json").exists():
+    if run_dir(ws, candidate) is None:
         raise MentorError(f"'{candidate}' is not a run of this workspace (mentor runs list shows them).")
     a, b = base_of(ws, current), base_of(ws, candidate)
     if a != b:

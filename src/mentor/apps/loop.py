@@ -61,12 +61,12 @@ def run_round(ws: Workspace, app: str, teacher=None, judge=None, accept_unreview
 
 def _train(ws: Workspace, app: str, config, data: Path, number: int, overrides: dict, log) -> str:
     """Fine-tune on the round's data: continuing the app's run when it serves one, else from its base model."""
-    from mentor.apps.compare import base_of
+    from mentor.apps.compare import base_of, run_dir
     from mentor.tune import load_config, train
 
     name = _free_name(ws, f"{app}-r{number}")
     current = config.model
-    is_run = ws.get_run(current) is not None or (Path(current) / "run.json").exists()
+    is_run = run_dir(ws, current) is not None
     settings = check_overrides({**config.iterate.train, **overrides})
     method = settings.pop("method", None)
     cfg = load_config(None, data=str(data), name=name, from_run=current if is_run else None,
