@@ -76,6 +76,7 @@ CREATE TABLE IF NOT EXISTS app_iterations (
 );
 """
 # Columns added after a table first shipped: (table, column, declaration), added to older registries on connect.
+_MIGRATED: set[Path] = set()  # registries whose schema this process has created or brought up to date
 _ADDED_COLUMNS = (("app_logs", "response_id", "TEXT"), ("app_logs", "conversation", "TEXT"),
                  ("app_logs", "route_score", "REAL"), ("apps", "note", "TEXT"))
 
@@ -111,8 +112,12 @@ class Workspace:
     def connect(self) -> sqlite3.Connection:
         """A connection to the registry (use with ``contextlib.closing``; ``with con:`` commits)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.home / "registry.sqlite", timeout=30)
+        path = self.home / "registry.sqlite"
+        existed = path.exists()
+        con = sqlite3.connect(path, timeout=30)
         con.row_factory = sqlite3.Row
+        if existed and self.home in _MIGRATED:  # the schema is settled once per registry and process
+            return con
         con.executescript(_SCHEMA)
         for table, column, declaration in _ADDED_COLUMNS:
             if column not in {r["name"] for r in con.execute(f"PRAGMA table_info({table})")}:
@@ -122,6 +127,7 @@ class Workspace:
                     if "duplicate column" not in str(e):
                         raise
         con.execute("CREATE INDEX IF NOT EXISTS app_logs_by_response ON app_logs (response_id)")
+        _MIGRATED.add(self.home)
         return con
 
     def record(self, table: str, key: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from mentor.data.conversation import Conversation, Message
 from mentor.apps import feedback
 from mentor.engine import audit, store
 from mentor.engine.evaluation import failed_checks
-from mentor.errors import DataError, MentorError
+from mentor.errors import DataError
 from mentor.workspace import Workspace
 
 _REFUSAL = re.compile(r"\b(I (do not|don't|cannot|can't) (know|find|answer|help)|no information|not sure)\b|"
@@ -229,7 +229,3 @@ def _teacher_answer(teacher, judge, config, case: dict) -> str | None:
             return None
     return answer
 
-
-def require_cases(cases: list[dict], where: str) -> None:
-    if not cases:
-        raise MentorError(f"{where}: no cases (mine some first: mentor iterate mine APP --out cases.jsonl).")

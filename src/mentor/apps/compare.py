@@ -3,7 +3,6 @@ probe, side by side; promotion only for a winner that forgets at most ``iterate.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -142,6 +141,3 @@ def rollback(ws: Workspace, app: str) -> store.StoredApp:
                           note=f"rolled back to {earlier.config.model} (was {current})")
     return saved
 
-
-def summary(result: dict) -> str:
-    return json.dumps({k: result[k] for k in ("score", "forgetting", "promote", "reason")}, ensure_ascii=False)

@@ -21,10 +21,6 @@ def _read(name: str) -> str:
     return (resources.files("mentor.apps") / "templates_data" / name).read_text(encoding="utf-8")
 
 
-def describe() -> dict[str, str]:
-    return {t: yaml.safe_load(_read(f"{t}.yaml"))["description"] for t in TEMPLATES}
-
-
 def write(template: str, name: str, folder: Path, kb: str | None = None, model: str | None = None) -> tuple[Path, Path]:
     """The app ``name`` from ``template`` as ``folder/name.yaml`` and ``folder/name.eval.jsonl``; both paths.
     Existing files are not overwritten."""
