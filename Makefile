@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/mentor demo
 
 test: setup browser
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -rs
 
 # The report test renders the HTML report in a real browser when one is there: as root with apt, install
 # Debian's chromium; otherwise the test checks the HTML without rendering it.

@@ -50,6 +50,20 @@ def record(ws: Workspace, response_id: str, rating: int, comment: str | None = N
             "rating": rating, "comment": comment, "correction": correction, "flags": flags}
 
 
+def dismiss(ws: Workspace, log_id: int, comment: str = "rejected in review") -> dict:
+    """A reviewer decides a mined case is not worth fixing: it is marked as handled (iteration 0, no round) so
+    mining skips it, and the decision stays on record."""
+    log = audit.find(ws, str(log_id))
+    if log is None:
+        raise NotFound(f"No app response with id '{log_id}'.")
+    vote = latest(ws, log["app"]).get(log["id"])
+    with closing(ws.connect()) as con, con:
+        con.execute("INSERT INTO app_feedback (log_id, app, created, rating, comment, correction, flags, iteration)"
+                    " VALUES (?, ?, ?, ?, ?, NULL, '[]', 0)",
+                    (log["id"], log["app"], time.time(), vote["rating"] if vote else -1, comment))
+    return {"object": "feedback", "response_id": log["response_id"], "app": log["app"], "dismissed": True}
+
+
 def latest(ws: Workspace, app: str) -> dict[int, dict]:
     """log id -> the latest feedback on it (a user may change their mind)."""
     with closing(ws.connect()) as con:

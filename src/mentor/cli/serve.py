@@ -13,6 +13,7 @@ from mentor.models import DEFAULT_LLM
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_cmd)
+    app.command("studio")(studio_cmd)
 
 
 def serve_cmd(
@@ -44,4 +45,22 @@ def serve_cmd(
                              max_tokens=max_tokens, max_upload_bytes=max_upload_mb << 20, worker=worker,
                              trust_remote_code=trust_remote_code, backend=backend)
     console.print(f"Mentor API on http://{host}:{port}/v1 (OpenAI-compatible; docs at /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    from mentor.studio import mount
+
+    console.print(f"Mentor Studio on http://{host}:{port}/studio")
+    uvicorn.run(mount(create_app(settings)), host=host, port=port, log_level="warning")
+
+
+def studio_cmd(
+    port: int = typer.Option(8000, help="port"),
+    api_key: str = typer.Option(None, envvar="MENTOR_API_KEY", help="the key the studio asks for once (or MENTOR_API_KEY)"),
+    open_browser: bool = typer.Option(True, "--open/--no-open", help="open the studio in this machine's browser"),
+) -> None:
+    """Serve Mentor on this machine (as `mentor serve`) and open the studio, its web UI, in the browser."""
+    import threading
+    import webbrowser
+
+    if open_browser:
+        threading.Timer(3.0, webbrowser.open, [f"http://127.0.0.1:{port}/studio"]).start()
+    serve_cmd(host="127.0.0.1", port=port, api_key=api_key, model=DEFAULT_LLM, max_batch=8, max_tokens=1024,
+              max_upload_mb=512, worker=True, trust_remote_code=False, backend="auto")

@@ -6,6 +6,7 @@ batched generation) and thin route modules (``inference``, ``training``, ``vecto
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import signal
@@ -14,7 +15,9 @@ import sys
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookies import SimpleCookie
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,6 +114,19 @@ def _errors(app: FastAPI) -> None:
         return JSONResponse(error_body(f"internal error: {type(exc).__name__}: {exc}", "server_error"), 500)
 
 
+SESSION_COOKIE = "mentor_studio"
+
+
+def session_token(api_key: str) -> str:
+    """The cookie the studio's login sets: derived from the key (never the key itself); a new key ends old
+    sessions."""
+    return hmac.new(api_key.encode(), b"mentor-studio-session", hashlib.sha256).hexdigest()
+
+
+def has_session(cookie: str | None, api_key: str) -> bool:
+    return bool(cookie) and hmac.compare_digest(cookie, session_token(api_key))
+
+
 class Guard:
     """ASGI middleware: API key check and request size limits, before any route runs."""
 
@@ -122,9 +138,13 @@ class Guard:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.api_key and not hmac.compare_digest(headers.get("authorization", ""), f"Bearer {self.api_key}"):
+        path = scope["path"]
+        if self.api_key and not self._allowed(path, headers):
+            if path.startswith("/studio") and scope["method"] == "GET":  # a page: the login form, then back here
+                return await _redirect(send, "/studio/login?next=" + quote(path))
             return await _reply(send, 401, error_body("Incorrect API key provided.", code="invalid_api_key"))
-        upload = scope["path"].rstrip("/") == "/v1/files" and scope["method"] == "POST"
+        upload = (path.rstrip("/") == "/v1/files" or path in ("/studio/data/check",) or
+                  (path.startswith("/studio/kb/") and path.endswith("/upload"))) and scope["method"] == "POST"
         limit = self.max_upload_bytes if upload else self.max_request_bytes
         if int(headers.get("content-length") or 0) > limit:
             return await _reply(send, 413, error_body(f"Request body larger than {limit} bytes.", code="request_too_large"))
@@ -139,6 +159,26 @@ class Guard:
             return message
 
         return await self.app(scope, limited, send)
+
+    def _allowed(self, path: str, headers: dict[str, str]) -> bool:
+        """The key as a bearer token, or the studio's session cookie (set by its login). The cookie counts for the
+        API only with the studio's own header, which a form on another site cannot send (and the cookie is
+        SameSite=Strict)."""
+        if hmac.compare_digest(headers.get("authorization", ""), f"Bearer {self.api_key}"):
+            return True
+        if path in ("/studio/login", "/studio/logout") or path.startswith("/studio/lang/"):
+            return True  # the studio's login form (it sets the session) and its language switch
+        cookies = SimpleCookie(headers.get("cookie", ""))
+        session = cookies[SESSION_COOKIE].value if SESSION_COOKIE in cookies else None
+        if not has_session(session, self.api_key):
+            return False
+        return path.startswith("/studio") or headers.get("x-mentor-studio") == "1"
+
+
+async def _redirect(send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 303,
+                "headers": [(b"location", location.encode()), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def _reply(send, status: int, body: dict) -> None:

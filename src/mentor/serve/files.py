@@ -31,6 +31,17 @@ class FileStore:
 
         Only the extension of the client's file name is used; the name itself is just a label.
         """
+        tmp, label, size = self.stage(stream, filename, purpose)
+        try:
+            if purpose == "fine-tune":
+                _check_training_file(tmp, label)
+            return self.keep(tmp, label, purpose, size)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def stage(self, stream: BinaryIO, filename: str, purpose: str) -> tuple[Path, str, int]:
+        """The upload copied to a temp file in the store (size limit, purpose and extension checked): (temp path,
+        the client's file name as a label, bytes). The caller validates it, then ``keep``s or deletes it."""
         from mentor.rag.documents import SUFFIXES
 
         if purpose not in PURPOSES:
@@ -41,8 +52,7 @@ class FileStore:
         if suffix not in allowed:
             raise DataError(f"{label}: files for purpose '{purpose}' must end in {', '.join(allowed)}.")
         self.folder.mkdir(parents=True, exist_ok=True)
-        file_id = f"file-{secrets.token_hex(12)}"
-        tmp = self.folder / f".{file_id}.part"
+        tmp = self.folder / f".upload-{secrets.token_hex(12)}.part{suffix}"
         size = 0
         try:
             with open(tmp, "wb") as out:
@@ -53,12 +63,16 @@ class FileStore:
                     out.write(chunk)
             if size == 0:
                 raise DataError(f"{label} is empty.")
-            if purpose == "fine-tune":
-                _check_training_file(tmp, label)
-            path = self.folder / f"{file_id}{suffix}"
-            os.replace(tmp, path)
-        finally:
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
+        return tmp, label, size
+
+    def keep(self, tmp: Path, label: str, purpose: str, size: int) -> dict:
+        """A staged, validated upload stored under a new file id."""
+        file_id = f"file-{secrets.token_hex(12)}"
+        path = self.folder / f"{file_id}{Path(label).suffix.lower()}"
+        os.replace(tmp, path)
         record = {"id": file_id, "filename": label, "purpose": purpose, "bytes": size, "path": str(path),
                   "created": time.time()}
         with closing(self.ws.connect()) as con, con:

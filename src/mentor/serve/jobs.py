@@ -107,6 +107,23 @@ class JobStore:
         self.event(job_id, "Job cancelled by the user.")
         return self.get(job_id)
 
+    def pause(self, job_id: str) -> dict:
+        """Stop a queued or running job at a checkpoint, to ``resume`` later (OpenAI's pause)."""
+        job = self.get(job_id)
+        if job["status"] not in ("queued", "running"):
+            raise MentorError(f"Job {job_id} is {job['status']}; only queued or running jobs can be paused.")
+        self._set(job_id, "paused")
+        self.event(job_id, "Job paused by the user; it resumes from its last checkpoint.")
+        return self.get(job_id)
+
+    def resume(self, job_id: str) -> dict:
+        job = self.get(job_id)
+        if job["status"] != "paused":
+            raise MentorError(f"Job {job_id} is {job['status']}; only paused jobs can be resumed.")
+        self._set(job_id, "queued")
+        self.event(job_id, "Job resumed by the user.")
+        return self.get(job_id)
+
     def event(self, job_id: str, message: str, level: str = "info") -> None:
         with closing(self.ws.connect()) as con, con:
             con.execute("INSERT INTO job_events VALUES (?, ?, ?, ?)", (job_id, time.time(), level, message))

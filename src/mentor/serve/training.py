@@ -68,6 +68,16 @@ async def cancel_job(job_id: str, request: Request) -> dict:
     return job_object(request.app.state.jobs.cancel(job_id))
 
 
+@router.post("/fine_tuning/jobs/{job_id}/pause")
+async def pause_job(job_id: str, request: Request) -> dict:
+    return job_object(request.app.state.jobs.pause(job_id))
+
+
+@router.post("/fine_tuning/jobs/{job_id}/resume")
+async def resume_job(job_id: str, request: Request) -> dict:
+    return job_object(request.app.state.jobs.resume(job_id))
+
+
 @router.get("/fine_tuning/jobs/{job_id}/events")
 async def job_events(job_id: str, request: Request, after: str | None = None, limit: int = 20) -> dict:
     return _page([event_object(e) for e in request.app.state.jobs.events(job_id)], after, limit)

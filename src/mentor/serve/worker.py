@@ -20,6 +20,7 @@ from mentor.tune.config import load_config
 from mentor.workspace import Workspace
 
 POLL_SECONDS = 0.5
+STOPPED = ("cancelled", "paused")  # by the user: training stops at a checkpoint
 _stopping = threading.Event()
 
 
@@ -60,8 +61,8 @@ def run_job(ws: Workspace, jobs: JobStore, job: dict, parent: int) -> None:
         if _stopping.is_set():
             jobs.requeue(job_id, "The server stopped; the job resumes from its last checkpoint when it starts again")
             return
-        if jobs.status(job_id) == "cancelled" or os.getppid() != parent:
-            return  # cancelled: stays so; server gone: left running, resumed at the next start
+        if jobs.status(job_id) in STOPPED or os.getppid() != parent:
+            return  # cancelled or paused: stays so; server gone: left running, resumed at the next start
         message = str(e) if isinstance(e, MentorError) else f"{type(e).__name__}: {e}"
         jobs.finish(job_id, "failed", error=message)
         jobs.event(job_id, f"Job failed: {message}", "error")
@@ -79,7 +80,7 @@ def run_job(ws: Workspace, jobs: JobStore, job: dict, parent: int) -> None:
 def _watch(jobs: JobStore, job_id: str, parent: int, stop: threading.Event) -> None:
     """Interrupt the training (in the main thread) when the job is cancelled or the server is gone."""
     while not stop.wait(POLL_SECONDS):
-        if os.getppid() != parent or jobs.status(job_id) == "cancelled":
+        if os.getppid() != parent or jobs.status(job_id) in STOPPED:
             _thread.interrupt_main()
             return
 
