@@ -25,13 +25,13 @@ demo: setup
 test: setup browser
 	$(BIN)/pytest -q -rs
 
-# The report test renders the HTML report in a real browser when one is there: as root with apt, install
-# Debian's chromium; otherwise the test checks the HTML without rendering it.
+# The studio's browser tests and the report test need a real browser: as root with apt, install Debian's chromium
+# (and a CJK font for the Chinese UI); without it, make test says the studio tests were skipped.
 browser:
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
-		{ apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
-		apt-get install -y -q chromium >/dev/null 2>&1; }; }; } || \
-		echo "chromium not installed: the report test checks the HTML without rendering it"
+		{ apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && \
+		apt-get install -y -q chromium fonts-wqy-zenhei >/dev/null 2>&1; }; }; } || \
+		echo "chromium not installed: the studio's browser tests are skipped and the report test checks the HTML without rendering it"
 
 test-slow: setup
 	$(BIN)/pytest -q -m slow

@@ -50,9 +50,9 @@ def static_file(name: str) -> bytes:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], width: int = 640, height: int = 220,
-               label: str = "") -> str:
-    """An inline SVG line chart (one polyline per series, axes with min/max labels): no chart library, no script,
-    readable by screen readers through its title."""
+               label: str = "", x_max: float | None = None) -> str:
+    """An inline SVG line chart (one polyline per series, axes with min/max labels; ``x_max``: where the x axis
+    ends, e.g. a job's last step): no chart library, no script, readable by screen readers through its title."""
     from markupsafe import Markup, escape
 
     points = [p for values in series.values() for p in values]
@@ -62,7 +62,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], width: int = 640, h
     out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">',
            f"<title>{escape(label)}</title>"]
     if points:
-        x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+        x0, x1 = min(p[0] for p in points), max([p[0] for p in points] + [x_max or 0])
         y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
         x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1e-9)
         sx = lambda x: pad_l + (x - x0) / (x1 - x0) * w  # noqa: E731
