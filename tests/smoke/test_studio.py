@@ -176,6 +176,11 @@ def test_app_prompt_version_feedback_and_cases(page, studio):
     diff = page.locator("pre.diff").inner_text()
     assert "+  role: You are a headline editor at a newspaper." in diff
     check_page(page, "app")
+    page.get_by_label("v1", exact=True).uncheck()  # the evaluation matrix on the new version and the template's cases
+    page.get_by_role("button", name="Run the evaluation matrix").click()
+    page.locator("table.eval").wait_for(timeout=240_000)
+    row = page.locator("table.eval tbody tr").first.inner_text()
+    assert row.startswith("v2") and "rougeL" in page.locator("table.eval thead").inner_text()
     page.goto(f"{studio.url}/studio?model=app:titles")
     question = "Write a title for: the city opens three new libraries next spring."
     page.get_by_label("Message").fill(question)

@@ -57,7 +57,7 @@ ZH = {
     "No knowledge bases yet.": "还没有知识库。", "{n} chunks": "{n} 个分块", "Ask with citations": "带引用提问",
     "Documents (.txt, .md, .pdf, .docx, .html)": "文档（.txt、.md、.pdf、.docx、.html）", "Upload and index": "上传并建索引",
     "Documents": "文档", "No documents yet.": "还没有文档。", "Search": "搜索", "Query": "查询", "Mode": "方式",
-    "Results": "结果数", "Indexing": "建索引", "Indexing {file} ({done} of {total} files)...": "正在索引 {file}（{done} / {total} 个文件）…",
+    "Results": "结果数", "Indexing": "建索引", "Indexing {file}": "正在索引 {file}", "Open the result": "打开结果",
     "Indexed: {added} added, {updated} updated, {unchanged} unchanged, {chunks} chunks, in {seconds:.1f} s.":
         "索引完成：新增 {added}、更新 {updated}、未变 {unchanged}，共 {chunks} 个分块，用时 {seconds:.1f} 秒。",
     "score": "得分", "Nothing found.": "没有找到。", "{name} is still indexing the last upload.": "{name} 还在索引上一次上传的文档。",
@@ -80,6 +80,22 @@ ZH = {
     "correction: write the answer the app should have given.": "correction：请写出应用应该给出的回答。",
     "routed_by": "路由依据", "flow": "流程", "guard": "安全检查", "tool_calls": "工具调用", "citations": "引用",
     "route": "路由",
+    "Evaluate": "评估", "Versions": "版本", "Other models to run it on (comma-separated; empty: the app's own)":
+        "在其他模型上运行（逗号分隔；留空：应用自己的模型）", "Run the evaluation matrix": "运行评估矩阵",
+    "Set evaluation.cases in the YAML to evaluate.": "在 YAML 中设置 evaluation.cases 才能评估。",
+    "{n} cases per variant": "每个变体 {n} 个用例", "Variant": "变体", "Score": "得分", "Checks passed %": "检查通过率 %",
+    "Judge": "评审", "s / case": "秒 / 用例", "Start an iteration round": "开始一轮迭代",
+    "Mines the cases, builds the next dataset, fine-tunes, compares and promotes a winner (mentor iterate).":
+        "挖掘案例、生成下一版数据集、微调、比较，胜出则上线（mentor iterate）。",
+    "Round": "轮次", "comparison": "比较报告", "Iteration round": "迭代轮次", "stopped": "已停止", "refused": "未上线",
+    "promoted": "已上线", "candidate": "候选",
+    "Export or quantise": "导出或量化", "hf: merged model folder (transformers, vLLM)": "hf：合并后的模型目录（transformers、vLLM）",
+    "adapter: the PEFT folder": "adapter：PEFT 适配器目录", "gguf: llama.cpp, Ollama": "gguf：llama.cpp、Ollama",
+    "Precision": "精度", "(default)": "（默认）", "Export": "导出", "Quantise for CPU inference": "为 CPU 推理量化",
+    "Quantise": "量化", "exporting to {out}": "正在导出到 {out}", "quantising to {out}": "正在量化到 {out}",
+    "Exported {run} as {fmt} to {path}.": "已将 {run} 以 {fmt} 格式导出到 {path}。",
+    "Quantised {run} to {scheme} in {path}.": "已将 {run} 量化为 {scheme}，保存在 {path}。",
+    "Back": "返回",
     # advise
     "Your situation": "你的情况", "The knowledge changes often": "知识经常变化", "Answers must cite their sources": "回答必须注明出处",
     "Answers need a house style or format": "回答需要特定风格或格式", "Answers must come fast": "回答必须很快",

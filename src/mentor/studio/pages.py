@@ -6,10 +6,11 @@ from __future__ import annotations
 import difflib
 import json
 import threading
+import time
 from pathlib import Path
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -363,7 +364,7 @@ async def runs_page(request: Request):
 
 
 @router.get("/runs/compare")
-async def compare_runs(request: Request, run: list[str] | None = None):
+async def compare_runs(request: Request, run: list[str] = Query(default=[])):
     from mentor.metrics_log import MetricsLog
 
     ws = request.app.state.ws
@@ -374,11 +375,15 @@ async def compare_runs(request: Request, run: list[str] | None = None):
     for name in names:
         record = _run(ws, name)
         row = {"base model": record.base_model, "method": record.method, "status": record.status,
-               **{k: v for k, v in (record.summary or {}).items() if not isinstance(v, (dict, list))}}
+               **{k: v for k, v in (record.summary or {}).items()
+                  if not isinstance(v, (dict, list)) and k not in _SAID_ELSEWHERE}}
         keys += [k for k in row if k not in keys]
         rows.append({"name": name, "row": row})
         curves[name] = _curves(MetricsLog(record.path / "metrics.jsonl").read())["train"]
     return render(request, "compare.html", title=_t(request, "Compare runs"), runs=rows, keys=keys, curves=curves)
+
+
+_SAID_ELSEWHERE = {"name", "base_model", "method", "status", "run_dir", "created", "updated"}
 
 
 def _run(ws, name: str):
@@ -403,7 +408,7 @@ async def run_page(request: Request, name: str):
     return render(request, "run.html", title=f"{_t(request, 'Run')} {name}", run=record, config=config,
                   curves=_curves(MetricsLog(folder / "metrics.jsonl").read()), summary=record.summary,
                   evaluations=evaluations, report=(folder / "report.html").exists(),
-                  apps=[a.config.name for a in store.list_apps(ws)])
+                  apps=[a.config.name for a in store.list_apps(ws)], task=_tasks(request.app.state).get(f"deploy-{name}"))
 
 
 @router.get("/runs/{name}/report")
@@ -420,6 +425,48 @@ async def run_promote(request: Request, name: str, app: str = Form(...), force: 
 
     saved = await run_in_threadpool(promote, request.app.state.ws, app, name, force)
     return _html(_t(request, "App {app} version {version} now serves {run}.", app=app, version=saved.version, run=name))
+
+
+@router.post("/runs/{name}/export")
+async def run_export(request: Request, name: str, fmt: str = Form("hf"), quantize: str = Form("")):
+    """``mentor export`` in the background, into a new folder under the workspace's exports/."""
+    from mentor.deploy.export import export
+
+    state = request.app.state
+    _run(state.ws, name)
+    out = _new_folder(state.ws.home / "exports", f"{name}-{fmt}" + (f"-{quantize}" if quantize else ""))
+
+    def work(task: dict) -> dict:
+        task["message"] = _t(request, "exporting to {out}", out=out)
+        path = export(name, fmt, out, quantize or None, workspace=state.ws)
+        return {"result": _t(request, "Exported {run} as {fmt} to {path}.", run=name, fmt=fmt, path=path)}
+
+    return render(request, "task.html", task=start_task(state, f"deploy-{name}", _t(request, "Export"), 0, work))
+
+
+@router.post("/runs/{name}/quantize")
+async def run_quantize(request: Request, name: str, to: str = Form("int8")):
+    """``mentor quantize`` (CPU) in the background, into a new folder under the workspace's exports/."""
+    from mentor.deploy.quantize import quantize
+
+    state = request.app.state
+    _run(state.ws, name)
+    out = _new_folder(state.ws.home / "exports", f"{name}-{to}")
+
+    def work(task: dict) -> dict:
+        task["message"] = _t(request, "quantising to {out}", out=out)
+        path = quantize(name, to, out, workspace=state.ws)
+        return {"result": _t(request, "Quantised {run} to {scheme} in {path}.", run=name, scheme=to, path=path)}
+
+    return render(request, "task.html", task=start_task(state, f"deploy-{name}", _t(request, "Quantise"), 0, work))
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    out, n = parent / name, 1
+    while out.exists():
+        n += 1
+        out = parent / f"{name}-{n}"
+    return out
 
 
 # -- knowledge bases -----------------------------------------------------------------------------------
@@ -456,7 +503,7 @@ async def kb_one(request: Request, name: str):
     sources = [names.get(s, Path(s).name) for s in await run_in_threadpool(lambda: list(kb.store.sources()))]
     return render(request, "kb_one.html", title=f"{_t(request, 'Knowledge base')} {name}", name=name,
                   count=await run_in_threadpool(kb.count), embedder=kb.settings.embedder, sources=sources,
-                  task=_tasks(state).get(name))
+                  task=_tasks(state).get(f"kb-{name}"))
 
 
 def _open_kb(state, name: str):
@@ -468,53 +515,73 @@ def _open_kb(state, name: str):
     return _knowledge_base(state, name)
 
 
-def _tasks(state) -> dict:
-    if not hasattr(state, "studio_indexing"):
-        state.studio_indexing = {}
-    return state.studio_indexing
-
-
 @router.post("/kb/{name}/upload")
 async def kb_upload(request: Request, name: str):
     """Store the documents (as /v1/files uploads, purpose ``assistants``) and index them in the background; the
     page polls the progress."""
     state = request.app.state
     kb = await run_in_threadpool(_open_kb, state, name)
-    tasks = _tasks(state)
-    if tasks.get(name, {}).get("running"):
-        raise MentorError(_t(request, "{name} is still indexing the last upload.", name=name))
     form = await request.form()
     records = []
     for upload in form.getlist("file"):
         records.append(await run_in_threadpool(state.files.save, upload.file, upload.filename or "", "assistants"))
     if not records:
         raise MentorError("file: choose at least one document.")
-    task = tasks[name] = {"running": True, "file": records[0]["filename"], "done": 0, "total": len(records)}
     labels = {r["path"]: r["filename"] for r in records}
 
-    def progress(source: str, total: int) -> None:  # called as each file starts
-        task["file"] = labels.get(source, Path(source).name)
-        task["done"] = task.get("started", 0)
-        task["started"] = task["done"] + 1
+    def work(task: dict) -> dict:
+        def progress(source: str, total: int) -> None:  # called as each file starts
+            task["message"] = _t(request, "Indexing {file}", file=labels.get(source, Path(source).name))
+            task["done"] = task.get("started", 0)
+            task["started"] = task["done"] + 1
 
-    def work() -> None:
+        report = kb.add([r["path"] for r in records], progress)
+        task["done"] = len(records)
+        failed = [f"{labels.get(f, f)}: {why}" for f, why in report.failed]
+        text = _t(request, "Indexed: {added} added, {updated} updated, {unchanged} unchanged, {chunks} chunks, in "
+                           "{seconds:.1f} s.", added=len(report.added), updated=len(report.updated),
+                  unchanged=len(report.unchanged), chunks=report.chunks_added, seconds=report.seconds)
+        return {"result": " ".join([text, *report.notes]), "error": "; ".join(failed) or None}
+
+    task = start_task(state, f"kb-{name}", _t(request, "Indexing"), len(records), work)
+    return render(request, "task.html", task=task)
+
+
+# -- background tasks (indexing, exports, evaluations, iteration rounds) ---------------------------------
+def _tasks(state) -> dict:
+    if not hasattr(state, "studio_tasks"):
+        state.studio_tasks = {}
+    return state.studio_tasks
+
+
+def start_task(state, key: str, title: str, total: int, work) -> dict:
+    """Run ``work(task) -> dict`` (fields to show: ``result`` text, ``html``, ``link``, ``error``) in a thread; the
+    page polls ``/studio/tasks/{key}``. One task per key at a time."""
+    tasks = _tasks(state)
+    if tasks.get(key, {}).get("running"):
+        raise MentorError(f"{title}: still running; wait for it to finish.")
+    task = tasks[key] = {"key": key, "title": title, "running": True, "done": 0, "total": total, "message": "",
+                         "result": None, "html": None, "link": None, "error": None, "started": time.time()}
+
+    def target() -> None:
         try:
-            report = kb.add([r["path"] for r in records], progress)
-            task.update(added=len(report.added), updated=len(report.updated), unchanged=len(report.unchanged),
-                        chunks=report.chunks_added, seconds=report.seconds, notes=report.notes,
-                        failed=[(labels.get(f, f), why) for f, why in report.failed], done=len(records))
-        except Exception as e:  # shown on the page: the indexing thread has no caller to raise to
-            task["error"] = f"{type(e).__name__}: {e}"
+            task.update(work(task))
+        except Exception as e:  # shown on the page: the thread has no caller to raise to
+            task["error"] = str(e) if isinstance(e, MentorError) else f"{type(e).__name__}: {e}"
         finally:
             task["running"] = False
+            task["seconds"] = time.time() - task["started"]
 
-    threading.Thread(target=work, name=f"studio-index-{name}", daemon=True).start()
-    return render(request, "kb_progress.html", name=name, task=task)
+    threading.Thread(target=target, name=f"studio-{key}", daemon=True).start()
+    return task
 
 
-@router.get("/kb/{name}/progress")
-async def kb_progress(request: Request, name: str):
-    return render(request, "kb_progress.html", name=name, task=_tasks(request.app.state).get(name))
+@router.get("/tasks/{key}")
+async def task_progress(request: Request, key: str):
+    task = _tasks(request.app.state).get(key)
+    if task is None:
+        raise NotFound(f"No task '{key}' (tasks last until the server restarts).")
+    return render(request, "task.html", task=task)
 
 
 @router.post("/kb/{name}/search")
@@ -571,9 +638,11 @@ async def app_page(request: Request, name: str):
     def context():
         app = _app(ws, name)
         history = store.history(name, ws)
+        tasks = _tasks(request.app.state)
         return {"app": app, "history": history, "diff": _diff(history), "yaml": app.config.to_yaml(),
                 "parts": PROMPT_PARTS, "metrics": metrics(ws, name, 30), "cases": mine(ws, name, cluster=False),
-                "iterations": iterations(ws, name)}
+                "iterations": iterations(ws, name), "eval_task": tasks.get(f"eval-{name}"),
+                "round_task": tasks.get(f"iterate-{name}")}
 
     values = await run_in_threadpool(context)
     return render(request, "app.html", title=f"{_t(request, 'App')} {name}", **values)
@@ -666,6 +735,85 @@ async def app_case(request: Request, name: str, log_id: int, decision: str = For
         raise MentorError(f"decision: 'accept' or 'reject', not '{decision}'.")
     app = await run_in_threadpool(_app, ws, name)
     return render(request, "app_cases.html", app=app, cases=await run_in_threadpool(mine, ws, name, None, False, False))
+
+
+@router.post("/apps/{name}/eval")
+async def app_eval(request: Request, name: str):
+    """``mentor app eval``: the app's eval cases against the checked versions x models, through the server's
+    engine; the summary in the page and the HTML report with the answers side by side."""
+    from mentor.engine.evaluation import html_report, read_cases, run_matrix
+    from mentor.files import atomic_write_text
+    from mentor.serve.apps import apps
+
+    state = request.app.state
+    form = await request.form()
+    app = await run_in_threadpool(_app, state.ws, name)
+    if not app.config.evaluation.cases:
+        raise MentorError(f"app '{name}' names no eval set: set evaluation.cases in its YAML.")
+    cases = read_cases(app.config.evaluation.cases)
+    versions = [int(v) for v in form.getlist("version")] or [None]
+    models = [m.strip() for m in (form.get("models") or "").split(",") if m.strip()] or [None]
+    report = state.ws.home / "reports" / f"app-{name}.html"
+
+    def work(task: dict) -> dict:
+        def advance() -> None:
+            task["done"] += 1
+
+        columns = run_matrix(name, cases, apps(state), versions, models, progress=advance)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(report, html_report(name, cases, columns))
+        html = _render_fragment(request, "eval_table.html", columns=columns, cases=len(cases))
+        return {"html": html, "link": f"/studio/apps/{quote(name)}/report"}
+
+    total = len(cases) * len(versions) * len(models)
+    task = start_task(state, f"eval-{name}", _t(request, "Evaluation"), total, work)
+    return render(request, "task.html", task=task)
+
+
+@router.get("/apps/{name}/report")
+async def app_report(request: Request, name: str):
+    path = request.app.state.ws.home / "reports" / f"app-{name}.html"
+    if not path.exists():
+        raise NotFound(f"No evaluation report for app '{name}' yet.")
+    return HTMLResponse(path.read_text(encoding="utf-8"))
+
+
+@router.post("/apps/{name}/iterate")
+async def app_iterate(request: Request, name: str):
+    """``mentor iterate APP``: mine, build the next dataset, fine-tune, compare, promote a winner; in the
+    background, its log lines as the progress."""
+    from mentor.apps import run_round
+
+    state = request.app.state
+    await run_in_threadpool(_app, state.ws, name)
+
+    def work(task: dict) -> dict:
+        record = run_round(state.ws, name, log=lambda line: task.update(message=line))
+        text = f"{_t(request, 'Round')} {record['id']}: {_t(request, record['status'])}: {record.get('reason', '')}"
+        compared = record.get("compare")
+        return {"result": text, "link": f"/studio/apps/{quote(name)}/rounds/{record['id']}" if compared else None}
+
+    task = start_task(state, f"iterate-{name}", _t(request, "Iteration round"), 0, work)
+    return render(request, "task.html", task=task)
+
+
+@router.get("/apps/{name}/rounds/{number}")
+async def round_report(request: Request, name: str, number: int):
+    """A round's comparison report (the HTML that ``compare`` wrote in the round's folder)."""
+    from mentor.apps import iterations
+
+    ws = request.app.state.ws
+    record = next((r for r in await run_in_threadpool(iterations, ws, name) if r["id"] == number), None)
+    report = Path(((record or {}).get("compare") or {}).get("report") or "")
+    if record is None or not report.is_file() or not report.resolve().is_relative_to(ws.home.resolve()):
+        raise NotFound(f"Round {number} of app '{name}' has no comparison report.")
+    return HTMLResponse(report.read_text(encoding="utf-8"))
+
+
+def _render_fragment(request: Request, template: str, **context):
+    from markupsafe import Markup
+
+    return Markup(render(request, template, **context).body.decode())
 
 
 # -- advise --------------------------------------------------------------------------------------------

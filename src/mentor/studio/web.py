@@ -41,7 +41,7 @@ def render(request: Request, template: str, status: int = 200, **context) -> HTM
 
     lang = language(request)
     html = _environment().get_template(template).render(
-        request=request, t=translator(lang), lang=lang, path=request.url.path, **context)
+        request=request, t=translator(lang), lang=lang, path=request.url.path, now=time.time(), **context)
     return HTMLResponse(html, status)
 
 
