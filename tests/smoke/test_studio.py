@@ -100,6 +100,9 @@ def test_data_upload_shows_problems_by_line(page, studio, tmp_path):
     check_page(page, "data")
     page.reload()
     assert "lanternfish.jsonl" in page.locator("#files").inner_text()
+    page.get_by_role("button", name="Prepare and split").first.click()  # clean, de-duplicate, split
+    assert re.search(r"Prepared lanternfish.jsonl: \d+ training and \d+ validation rows",
+                     page.locator("#report p.ok").inner_text(timeout=60_000))
     big = tmp_path / "big.jsonl"  # over the server's 1 MB upload limit: the API's limit and message
     big.write_text('{"messages": [{"role": "user", "content": "' + "x" * (1 << 20) + '"}]}\n')
     page.get_by_label(re.compile("Training data")).set_input_files(str(big))

@@ -95,7 +95,7 @@ ZH = {
     "Quantise": "量化", "exporting to {out}": "正在导出到 {out}", "quantising to {out}": "正在量化到 {out}",
     "Exported {run} as {fmt} to {path}.": "已将 {run} 以 {fmt} 格式导出到 {path}。",
     "Quantised {run} to {scheme} in {path}.": "已将 {run} 量化为 {scheme}，保存在 {path}。",
-    "Back": "返回",
+    "Back": "返回", "Requests and thumbs-up rate by day": "每天的请求数与点赞率",
     # advise
     "Your situation": "你的情况", "The knowledge changes often": "知识经常变化", "Answers must cite their sources": "回答必须注明出处",
     "Answers need a house style or format": "回答需要特定风格或格式", "Answers must come fast": "回答必须很快",

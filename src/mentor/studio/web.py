@@ -32,6 +32,7 @@ def _environment():
     env = Environment(loader=PackageLoader("mentor.studio", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["chart"] = line_chart
+    env.filters["enumerate_points"] = lambda values: [(i, v) for i, v in enumerate(values) if v is not None]
     env.filters["datetime"] = lambda t: time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
     return env
 
@@ -50,9 +51,9 @@ def static_file(name: str) -> bytes:
 
 
 def line_chart(series: dict[str, list[tuple[float, float]]], width: int = 640, height: int = 220,
-               label: str = "", x_max: float | None = None) -> str:
+               label: str = "", x_max: float | None = None, x_names: list[str] | None = None) -> str:
     """An inline SVG line chart (one polyline per series, axes with min/max labels; ``x_max``: where the x axis
-    ends, e.g. a job's last step): no chart library, no script, readable by screen readers through its title."""
+    ends, e.g. a job's last step; ``x_names``: labels of x = 0, 1, ... such as days): no chart library, no script, readable by screen readers through its title."""
     from markupsafe import Markup, escape
 
     points = [p for values in series.values() for p in values]
@@ -71,8 +72,8 @@ def line_chart(series: dict[str, list[tuple[float, float]]], width: int = 640, h
                    f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + h}" stroke="#999"/>'
                    f'<text x="{pad_l - 4}" y="{pad_t + 10}" text-anchor="end">{y1:.3g}</text>'
                    f'<text x="{pad_l - 4}" y="{pad_t + h}" text-anchor="end">{y0:.3g}</text>'
-                   f'<text x="{pad_l}" y="{height - 6}">{x0:g}</text>'
-                   f'<text x="{pad_l + w}" y="{height - 6}" text-anchor="end">{x1:g}</text>')
+                   f'<text x="{pad_l}" y="{height - 6}">{escape(_x_name(x0, x_names))}</text>'
+                   f'<text x="{pad_l + w}" y="{height - 6}" text-anchor="end">{escape(_x_name(x1, x_names))}</text>')
         for n, (name, values) in enumerate(series.items()):
             colour = colours[n % len(colours)]
             coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in values)
@@ -83,3 +84,7 @@ def line_chart(series: dict[str, list[tuple[float, float]]], width: int = 640, h
             out.append(f'<text x="{pad_l + 8 + 110 * n}" y="{pad_t + 12}" fill="{colour}">{escape(name)}</text>')
     out.append("</svg>")
     return Markup("".join(out))
+
+
+def _x_name(x: float, names: list[str] | None) -> str:
+    return names[int(x)] if names and 0 <= int(x) < len(names) else f"{x:g}"
