@@ -161,6 +161,16 @@ def test_fine_tuning_job_to_chat(server, tmp_path):
     base = c.chat.completions.create(**{**ask, "model": MODEL}).choices[0].message.content
     again = c.chat.completions.create(**ask).choices[0].message.content
     assert tuned and streamed == tuned == again and tuned != base  # the adapter is switched per request
+    # its merged export, written into the workspace's exports/ (as the studio does), is served as export:NAME
+    from mentor.deploy.export import export
+    from mentor.workspace import Workspace
+
+    export(job.id, "hf", server.home / "exports" / "fish", workspace=Workspace(server.home))
+    assert "export:fish" in [m.id for m in c.models.list()]
+    merged = c.chat.completions.create(**{**ask, "model": "export:fish"}).choices[0].message.content
+    assert merged == tuned
+    with pytest.raises(openai.NotFoundError, match="export:gone"):
+        c.chat.completions.create(**{**ask, "model": "export:gone"})
 
 
 def test_cancel_and_a_killed_worker_resumes(server, tmp_path):

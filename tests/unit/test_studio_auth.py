@@ -55,3 +55,22 @@ def test_studio_errors_are_pages_and_fragments_keep_the_api_error(client):
     assert page.status_code == 404 and "No run named &#39;nope&#39;." in page.text and "<html" in page.text
     fragment = client.get("/studio/runs/nope", headers={"HX-Request": "true"})
     assert fragment.status_code == 404 and fragment.json()["error"]["message"] == "No run named 'nope'."
+
+
+def test_app_edits_over_http_cannot_name_code_or_paths(client, workspace):
+    """The YAML editor changes prompts, routes and guards; a new Python callable, file, model folder or judge would
+    let a browser run code or open paths on the server, so those come from the command line only."""
+    from mentor.engine import store
+    from mentor.engine.config import AppConfig
+
+    store.save(AppConfig(name="helper", description="first"), workspace)
+    client.post("/studio/login", data={"key": KEY})
+    for extra in ("tools:\n  - python: os:system\n", "flow: os:system\n", "evaluation:\n  cases: /etc/passwd\n",
+                  "model: /etc\n", "evaluation:\n  judge: http://169.254.169.254/\n"):
+        refused = client.post("/studio/apps/helper/yaml", data={"yaml": f"name: helper\n{extra}"},
+                              headers={"HX-Request": "true"})
+        assert refused.status_code == 400 and "command line only" in refused.json()["error"]["message"], extra
+    saved = client.post("/studio/apps/helper/yaml", data={"yaml": "name: helper\ndescription: second\n"},
+                        headers={"HX-Request": "true"})
+    assert saved.status_code == 200 and saved.headers["HX-Refresh"] == "true"
+    assert store.get("helper", workspace).version == 2

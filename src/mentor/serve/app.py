@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from pathlib import Path
 from urllib.parse import quote
@@ -48,6 +48,7 @@ class ServeSettings:
     worker: bool = True  # run fine-tuning jobs in a worker process
     trust_remote_code: bool = False
     backend: str = "auto"  # what decodes: auto, torch, ctranslate2[:int8|:float32] (mentor.inference.backends)
+    serve: list[str] = field(default_factory=list)  # model folders to serve as export:NAME besides the workspace's
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -58,7 +59,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         state = app.state
         state.engine = Engine(ws, settings.model, settings.max_batch, settings.max_waiting,
-                              trust_remote_code=settings.trust_remote_code, backend=settings.backend)
+                              trust_remote_code=settings.trust_remote_code, backend=settings.backend,
+                              model_folders=settings.serve)
         supervisor = WorkerSupervisor(ws, state.jobs) if settings.worker else None
         if supervisor:
             supervisor.start()

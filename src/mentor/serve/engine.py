@@ -123,12 +123,14 @@ class _Loaded:
 
 class Engine:
     def __init__(self, workspace: Workspace, default_model: str = DEFAULT_LLM, max_batch: int = 8,
-                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False, backend: str = "auto"):
+                 max_waiting: int = 64, max_loaded: int = 3, trust_remote_code: bool = False, backend: str = "auto",
+                 model_folders: list[str] = ()):
         if backend not in NAMES:
             raise MentorError(f"Unknown backend '{backend}'; choose one of: {', '.join(NAMES)}.")
         self.ws, self.default_model, self.backend = workspace, default_model, backend
         self.max_batch, self.max_waiting, self.max_loaded = max_batch, max_waiting, max_loaded
         self.trust_remote_code = trust_remote_code
+        self.model_folders = [Path(f).resolve() for f in model_folders]  # named on the command line (mentor serve --serve)
         self._active: list[_Request] = []  # the requests being decoded now
         self._loaded: dict[str, _Loaded] = {}
         self._tokenizers: dict[str, object] = {}
@@ -150,6 +152,17 @@ class Engine:
                 out.append((model_id(run.name, run.base_model, run.summary.get("suffix")), run.base_model, run.created))
         return out
 
+    def exports(self) -> dict[str, Path]:
+        """``export:NAME`` -> folder: model folders (merged exports, quantised folders) in the workspace's exports/
+        (where the studio writes them) and the folders named on the command line. Nothing else on disk is served."""
+        found = {}
+        folder = self.ws.home / "exports"
+        candidates = sorted(folder.iterdir()) if folder.is_dir() else []
+        for path in [*candidates, *self.model_folders]:
+            if (path / "config.json").is_file() and not path.name.startswith("."):
+                found[f"export:{path.name}"] = path
+        return found
+
     def resolve(self, name: str) -> Target:
         if name.startswith("kb:"):
             from mentor.rag.knowledge_base import list_names
@@ -159,6 +172,11 @@ class Engine:
             return Target(name, self.default_model, kb=name[3:])
         if name in self.base_models():
             return Target(name, name)
+        if name.startswith("export:"):
+            folder = self.exports().get(name)
+            if folder is None:
+                raise NotFound(f"The model '{name}' does not exist (see GET /v1/models).")
+            return Target(name, str(folder))
         run_name = name.rsplit(":", 1)[-1] if name.startswith("ft:") else name
         record = self.ws.get_run(run_name)
         if record is None or record.status != "succeeded" or artifact_dir(record.path) is None:

@@ -45,6 +45,7 @@ async def list_models(request: Request) -> dict:
     started = request.app.state.ws.home.stat().st_ctime if request.app.state.ws.home.exists() else time.time()
     data = [model_object(m, started, "mentor") for m in engine.base_models()]
     data += [model_object(m, created, "user") for m, _, created in await run_in_threadpool(engine.fine_tuned)]
+    data += [model_object(m, path.stat().st_mtime, "user") for m, path in (await run_in_threadpool(engine.exports)).items()]
     from mentor.rag.knowledge_base import list_names
 
     data += [model_object(f"kb:{name}", started, "knowledge-base") for name in list_names(request.app.state.ws)]

@@ -657,6 +657,28 @@ def _app(ws, name: str):
         raise NotFound(str(e)) from None
 
 
+_REFERENCE_KEYS = {"python", "scorer", "cases", "replay", "general", "judge"}
+
+
+def _references(config) -> set[tuple[str, str]]:
+    """What an app names outside itself: Python callables, files, model folders, judges (key, value)."""
+    found = set()
+
+    def walk(value, key: str = "") -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, k)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str) and value and (
+                key in _REFERENCE_KEYS or (key == "flow" and ":" in value) or (key == "model" and "/" in value)):
+            found.add((key, value))
+
+    walk(config.model_dump(mode="json"))
+    return found
+
+
 def _diff(history: list) -> list[str]:
     """What the newest version changed (unified diff of the two newest configs' YAML)."""
     ordered = sorted(history, key=lambda h: h.version)
@@ -691,6 +713,13 @@ async def _save_app(request: Request, config) -> HTMLResponse:
     from mentor.engine import store
 
     state = request.app.state
+    before = await run_in_threadpool(_app, state.ws, config.name)
+    added = _references(config) - _references(before.config)
+    if added:
+        raise MentorError(f"app.yaml: {sorted(added)[0][0]}: '{sorted(added)[0][1]}' is new. Code (tools, custom flows, "
+                          "scorers), files, model folders and judges are named from the command line only "
+                          "(mentor app create --config FILE): over HTTP they would let a client run code or open "
+                          "paths on this machine.")
     saved, changed = await run_in_threadpool(store.save, config, state.ws, "edited in the studio")
     text = (_t(request, "Saved version {version}.", version=saved.version) if changed
             else _t(request, "Unchanged: still version {version}.", version=saved.version))
