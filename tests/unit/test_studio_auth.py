@@ -74,3 +74,10 @@ def test_app_edits_over_http_cannot_name_code_or_paths(client, workspace):
                         headers={"HX-Request": "true"})
     assert saved.status_code == 200 and saved.headers["HX-Refresh"] == "true"
     assert store.get("helper", workspace).version == 2
+
+
+def test_an_app_name_cannot_leave_the_workspace(client, workspace):
+    client.post("/studio/login", data={"key": KEY})
+    out = client.post("/studio/apps", data={"template": "titles", "name": "../../escape"}, headers={"HX-Request": "true"})
+    assert out.status_code == 400 and "is not an app name" in out.json()["error"]["message"]
+    assert not (workspace.home.parent / "escape.yaml").exists()

@@ -7,11 +7,13 @@ checks), a JSON schema plus leaf-by-leaf key match for viewpoints, an LLM judge 
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
 import yaml
 
+from mentor.engine.config import NAME
 from mentor.errors import MentorError
 
 TEMPLATES = ("qa", "writer", "viewpoints", "tutor", "titles", "summary")
@@ -26,6 +28,9 @@ def write(template: str, name: str, folder: Path, kb: str | None = None, model: 
     Existing files are not overwritten."""
     if template not in TEMPLATES:
         raise MentorError(f"--template: unknown template '{template}' (templates: {', '.join(TEMPLATES)}).")
+    if not re.fullmatch(NAME, name):
+        raise MentorError(f"name: '{name}' is not an app name (letters, digits, '_', '.', '-'; starting with a letter "
+                          "or digit; at most 64).")
     raw = yaml.safe_load(_read(f"{template}.yaml"))
     if template == "qa":
         if not kb:

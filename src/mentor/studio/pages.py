@@ -4,9 +4,11 @@ pages are server-rendered (Jinja2) and htmx swaps the fragments the forms return
 from __future__ import annotations
 
 import difflib
+import hmac
 import json
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
@@ -14,9 +16,8 @@ from fastapi import APIRouter, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from mentor.errors import MentorError
-from mentor.errors import NotFound
-from mentor.serve.app import SESSION_COOKIE, has_session, session_token
+from mentor.errors import MentorError, NotFound
+from mentor.serve.app import SESSION_COOKIE, session_token
 from mentor.studio.web import LANG_COOKIE, LANGUAGES, render, static_file
 
 router = APIRouter(prefix="/studio", include_in_schema=False)
@@ -39,12 +40,8 @@ async def login_page(request: Request, next: str = "/studio"):
 @router.post("/login")
 async def login(request: Request, key: str = Form(""), next: str = Form("/studio")):
     api_key = request.app.state.settings.api_key
-    if api_key and not has_session(session_token(key) if key else "", api_key):
-        from mentor.studio.i18n import translator
-        from mentor.studio.web import language
-
-        return render(request, "login.html", 401, next=_local(next),
-                      error=translator(language(request))("Incorrect API key."))
+    if api_key and not hmac.compare_digest(key.encode(), api_key.encode()):
+        return render(request, "login.html", 401, next=_local(next), error=_t(request, "Incorrect API key."))
     reply = RedirectResponse(_local(next), 303)
     if api_key:
         reply.set_cookie(SESSION_COOKIE, session_token(api_key), httponly=True, samesite="strict", path="/")
@@ -84,8 +81,7 @@ async def static(name: str):
 async def chat_page(request: Request, model: str | None = None):
     from mentor.serve.inference import list_models
 
-    models = [m["id"] for m in (await list_models(request))["data"] if m["owned_by"] != "mentor" or
-              m["id"] not in _embedders()]
+    models = [m["id"] for m in (await list_models(request))["data"] if m["id"] not in _embedders()]
     return render(request, "chat.html", title=_t(request, "Chat"), models=models,
                   selected=model or request.app.state.settings.model)
 
@@ -192,7 +188,7 @@ async def train_page(request: Request, file: str | None = None):
     from mentor.models import ALIASES
 
     state = request.app.state
-    bases = [n for n, a in ALIASES.items() if a.kind != "embedder"]
+    bases = [n for n, a in ALIASES.items() if a.kind == "llm"]
     bases += [f"ft:{r.name}" for r in state.ws.list_runs() if r.status == "succeeded"]
     return render(request, "train.html", title=_t(request, "Train"), bases=bases, file=file,
                   files=state.files.list("fine-tune"), methods=[get_method(n) for n in method_names()],
@@ -227,6 +223,7 @@ def _method_fields(method: str) -> list[dict]:
     return out
 
 
+@lru_cache(maxsize=1)
 def _peft_help() -> dict[str, str]:
     import dataclasses
 
@@ -268,7 +265,9 @@ async def train_memory(request: Request, model: str = "", method: str = "lora", 
     try:
         values = await run_in_threadpool(estimate)
     except (MentorError, OSError, ValueError) as e:
-        return HTMLResponse(f"<p class=\"memory\">{_t(request, 'No memory estimate')}: {e}</p>")
+        from markupsafe import escape
+
+        return HTMLResponse(f'<p class="memory">{escape(_t(request, "No memory estimate"))}: {escape(str(e))}</p>')
     return render(request, "train_memory.html", **values)
 
 
@@ -330,13 +329,13 @@ async def job_action(request: Request, job_id: str, action: str):
 
 def _job_progress(state, job_id: str) -> dict:
     from mentor.metrics_log import MetricsLog
-    from mentor.serve.jobs import FINISHED
+    from mentor.serve.jobs import FINISHED, _run_info
 
     job = state.jobs.get(job_id)
     run_dir = state.ws.runs_dir / job_id
     metrics = MetricsLog(run_dir / "metrics.jsonl").read()
     curves = _curves(metrics)
-    info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    info = _run_info(run_dir)
     steps = [m for m in metrics if "train_loss" in m]
     step, total, eta = (steps[-1]["step"] if steps else 0), info.get("steps"), None
     if steps and total and job["status"] == "running" and step < total:
@@ -368,7 +367,7 @@ async def compare_runs(request: Request, run: list[str] = Query(default=[])):
     from mentor.metrics_log import MetricsLog
 
     ws = request.app.state.ws
-    names = run or []
+    names = run
     if not 2 <= len(names) <= 4:
         raise MentorError(_t(request, "Check two to four runs to compare."))
     rows, curves, keys = [], {}, []
@@ -672,7 +671,7 @@ def _references(config) -> set[tuple[str, str]]:
             for v in value:
                 walk(v, key)
         elif isinstance(value, str) and value and (
-                key in _REFERENCE_KEYS or (key == "flow" and ":" in value) or (key == "model" and "/" in value)):
+                key in _REFERENCE_KEYS or (key == "flow" and ":" in value) or (key in ("model", "embedder") and "/" in value)):
             found.add((key, value))
 
     walk(config.model_dump(mode="json"))
