@@ -132,16 +132,16 @@ def _flows(config: AppConfig):
 
 
 def _check_model(model: str, ws: Workspace) -> None:
-    from mentor.models.aliases import ALIASES
+    from mentor.models import llm_names
 
-    if (model in ALIASES and ALIASES[model].kind == "llm") or any((Path(model) / f).exists() for f in ("config.json", "run.json")):
+    if model in llm_names() or any((Path(model) / f).exists() for f in ("config.json", "run.json")):
         return  # an alias, a model folder or a run folder
     run = ws.get_run(model)
     if run is not None and run.status == "succeeded":
         return
     if run is not None:
         raise MentorError(f"model: the run '{model}' has not finished (status {run.status}).")
-    llms = ", ".join(n for n, a in ALIASES.items() if a.kind == "llm")
+    llms = ", ".join(llm_names())
     raise MentorError(f"model: '{model}' is not a model alias ({llms}), a finished run, a run folder or a model folder.")
 
 

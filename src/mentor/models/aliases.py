@@ -51,6 +51,11 @@ ALIASES: dict[str, ModelAlias] = {
 }
 
 
+def llm_names() -> list[str]:
+    """The aliases of language models (what can be chatted with and fine-tuned by name)."""
+    return sorted(name for name, alias in ALIASES.items() if alias.kind == "llm")
+
+
 def reads_chinese(embedder: str) -> bool:
     """False only for an alias known to read other languages only (a user's folder: assumed yes)."""
     alias = ALIASES.get(embedder)

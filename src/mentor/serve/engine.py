@@ -26,7 +26,7 @@ from mentor.inference.backends import NAMES, Backend
 from mentor.inference.decode import Row, Sampling, decode, stop_token_ids
 from mentor.methods.artifact import artifact_dir, read_method
 from mentor.models import DEFAULT_LLM, load_tokenizer
-from mentor.models.aliases import ALIASES
+from mentor.models.aliases import llm_names
 from mentor.workspace import Workspace
 
 
@@ -142,7 +142,7 @@ class Engine:
 
     # -- model ids ---------------------------------------------------------------------------
     def base_models(self) -> list[str]:
-        return sorted(name for name, alias in ALIASES.items() if alias.kind == "llm")
+        return llm_names()
 
     def fine_tuned(self) -> list[tuple[str, str, float]]:
         """(model id, base, created) for every finished run in the workspace."""

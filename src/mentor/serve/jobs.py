@@ -16,6 +16,7 @@ from typing import Any
 
 from mentor.errors import MentorError
 from mentor.methods import get_method, method_names
+from mentor.models import llm_names
 from mentor.metrics_log import MetricsLog
 from mentor.serve.engine import NotFound, model_id
 from mentor.tune.checkpoint import list_checkpoints
@@ -44,6 +45,8 @@ def train_config(ws: Workspace, job_id: str, request: dict[str, Any], files) -> 
     unknown = set(hyper) - known
     if unknown:
         raise MentorError(f"Unknown hyperparameter '{sorted(unknown)[0]}' (known: {', '.join(sorted(known))}).")
+    for key, value in hyper.items():
+        _check_bounds(key, value)
     name = "lora" if kind in ("supervised", "dpo") else kind
     # a fine-tuned model as the base (OpenAI's way to continue fine-tuning): training continues from that run
     base, from_run = request["model"], None
@@ -53,6 +56,9 @@ def train_config(ws: Workspace, job_id: str, request: dict[str, Any], files) -> 
         if record.status != "succeeded":
             raise MentorError(f"model: the fine-tuned model '{base}' has not finished training (status {record.status}).")
         base, from_run = None, run_name
+    elif base not in llm_names():  # never a client-chosen path or hub id: no file oracle, no download
+        raise MentorError(f"model: '{base}' is not a model this server fine-tunes: use a base model "
+                          f"({', '.join(llm_names())}) or a fine-tuned model from GET /v1/models.")
     # unset ("auto") hyperparameters are chosen from the data when the job trains, as for `mentor train`
     options = {k: v for k, v in hyper.items() if v != "auto"}
     config = load_config(
@@ -67,6 +73,21 @@ def train_config(ws: Workspace, job_id: str, request: dict[str, Any], files) -> 
         name=job_id, output=str(ws.runs_dir / job_id),
     )
     return config
+
+
+# What one job may ask for: beyond these a request is a mistake or an attack (a job without end, no memory left).
+BOUNDS = {"n_epochs": (int, 1, 100), "batch_size": (int, 1, 512), "learning_rate_multiplier": (float, 1e-3, 100.0),
+          "beta": (float, 1e-3, 10.0)}
+
+
+def _check_bounds(key: str, value: Any) -> None:
+    if value == "auto":
+        return
+    kind, low, high = BOUNDS[key]
+    number = isinstance(value, (int, float)) and not isinstance(value, bool) and (kind is float or float(value).is_integer())
+    if not number or not low <= value <= high:
+        raise MentorError(f"hyperparameters.{key}: {value!r} is not {'an integer' if kind is int else 'a number'} "
+                          f"from {low:g} to {high:g} (or \"auto\").")
 
 
 class JobStore:

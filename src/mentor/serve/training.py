@@ -6,6 +6,7 @@ from fastapi import APIRouter, Form, Request, UploadFile
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
+from mentor.errors import MentorError
 from mentor.serve.protocol import (
     FineTuningJobRequest,
     checkpoint_object,
@@ -49,6 +50,9 @@ async def delete_file(file_id: str, request: Request) -> dict:
 @router.post("/fine_tuning/jobs")
 async def create_job(body: FineTuningJobRequest, request: Request) -> dict:
     state = request.app.state
+    if not state.settings.worker:
+        raise MentorError("This server runs no fine-tuning worker (mentor serve --no-worker): a job would stay queued. "
+                          "Start the server without --no-worker to train.")
     job = await run_in_threadpool(state.jobs.create, body.model_dump(), state.files)
     return job_object(job)
 

@@ -185,10 +185,10 @@ async def data_prepare(request: Request, file_id: str):
 @router.get("/train")
 async def train_page(request: Request, file: str | None = None):
     from mentor.methods import get_method, method_names
-    from mentor.models import ALIASES
+    from mentor.models import llm_names
 
     state = request.app.state
-    bases = [n for n, a in ALIASES.items() if a.kind == "llm"]
+    bases = llm_names()
     bases += [f"ft:{r.name}" for r in state.ws.list_runs() if r.status == "succeeded"]
     return render(request, "train.html", title=_t(request, "Train"), bases=bases, file=file,
                   files=state.files.list("fine-tune"), methods=[get_method(n) for n in method_names()],

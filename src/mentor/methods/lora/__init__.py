@@ -6,7 +6,9 @@ rsLoRA (``use_rslora``) scales by alpha/sqrt(r); ``init_lora_weights`` takes pef
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
+from typing import Annotated
+
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 from mentor.methods.base import Method
@@ -16,7 +18,7 @@ from mentor.methods.base import Method
 class LoraOptions:
     """peft's own names: ``r``, ``lora_alpha``, ``lora_dropout``, ``target_modules``..."""
 
-    r: int = 8
+    r: Annotated[int, Field(ge=1, le=1024)] = 8  # bounded: a rank of 100000 is a mistake (or a memory attack)
     lora_alpha: int = 16
     lora_dropout: float = 0.05
     target_modules: list[str] | str = "all-linear"

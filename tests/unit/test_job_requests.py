@@ -1,0 +1,61 @@
+"""Fine-tuning job requests are checked before they are queued: only this server's models (no client-chosen path or
+hub id: no file-existence oracle, no download), bounded hyperparameters and method options, and no job at all on
+a server without a worker."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mentor.serve.app import ServeSettings, create_app
+from tests.conftest import MODEL, SAMPLE
+
+
+def _client(workspace, worker: bool = True) -> TestClient:
+    # no lifespan (no `with`): nothing is loaded and no worker starts; requests are validated and queued only
+    return TestClient(create_app(ServeSettings(home=str(workspace.home), worker=worker)))
+
+
+@pytest.fixture
+def uploaded(workspace):
+    client = _client(workspace)
+    with SAMPLE.open("rb") as f:
+        file_id = client.post("/v1/files", files={"file": ("train.jsonl", f)}, data={"purpose": "fine-tune"}).json()["id"]
+    return client, file_id
+
+
+@pytest.mark.parametrize("model", ["/etc", "/nonexistent/folder", "HuggingFaceTB/SmolLM2-360M", "../runs/x"])
+def test_only_served_models_are_fine_tuned(uploaded, model):
+    client, file_id = uploaded
+    reply = client.post("/v1/fine_tuning/jobs", json={"model": model, "training_file": file_id})
+    message = reply.json()["error"]["message"]
+    assert reply.status_code == 400 and "is not a model this server fine-tunes" in message
+    assert "config.json" not in message  # the same answer whether or not the path exists
+
+
+@pytest.mark.parametrize("hyper", [{"n_epochs": 10**12}, {"n_epochs": -1}, {"n_epochs": 1.5}, {"batch_size": 0},
+                                   {"batch_size": 10**9}, {"learning_rate_multiplier": -2},
+                                   {"learning_rate_multiplier": True}, {"n_epochs": "lots"}])
+def test_hyperparameters_are_bounded(uploaded, hyper):
+    client, file_id = uploaded
+    reply = client.post("/v1/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id, "hyperparameters": hyper})
+    key = next(iter(hyper))
+    assert reply.status_code == 400 and reply.json()["error"]["message"].startswith(f"hyperparameters.{key}: ")
+
+
+def test_method_options_are_bounded_and_good_requests_queue(uploaded):
+    client, file_id = uploaded
+    huge = client.post("/v1/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id,
+                                                     "method": {"type": "lora", "lora": {"options": {"r": 100000}}}})
+    assert huge.status_code == 400 and "less than or equal to 1024" in huge.json()["error"]["message"]
+    ok = client.post("/v1/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id,
+                                                   "hyperparameters": {"n_epochs": 2, "batch_size": "auto"}})
+    assert ok.status_code == 200 and ok.json()["status"] == "queued"
+
+
+def test_no_worker_no_jobs(workspace):
+    client = _client(workspace, worker=False)
+    with SAMPLE.open("rb") as f:
+        file_id = client.post("/v1/files", files={"file": ("train.jsonl", f)}, data={"purpose": "fine-tune"}).json()["id"]
+    reply = client.post("/v1/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id})
+    assert reply.status_code == 400 and "--no-worker" in reply.json()["error"]["message"]
