@@ -59,3 +59,15 @@ def test_no_worker_no_jobs(workspace):
         file_id = client.post("/v1/files", files={"file": ("train.jsonl", f)}, data={"purpose": "fine-tune"}).json()["id"]
     reply = client.post("/v1/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id})
     assert reply.status_code == 400 and "--no-worker" in reply.json()["error"]["message"]
+
+
+def test_a_torn_metrics_line_does_not_break_the_job_routes(uploaded, workspace):
+    """A crash mid-write leaves half a line at the end of metrics.jsonl: events and checkpoints still answer."""
+    client, file_id = uploaded
+    job = client.post("/v1/fine_tuning/jobs", json={"model": MODEL, "training_file": file_id}).json()
+    run_dir = workspace.runs_dir / job["id"]
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.jsonl").write_text('{"step": 1, "time": 1.0, "train_loss": 2.5}\n{"step": 2, "tim', encoding="utf-8")
+    events = client.get(f"/v1/fine_tuning/jobs/{job['id']}/events", params={"limit": 50})
+    assert events.status_code == 200 and any("training loss=2.5000" in e["message"] for e in events.json()["data"])
+    assert client.get(f"/v1/fine_tuning/jobs/{job['id']}/checkpoints").status_code == 200
