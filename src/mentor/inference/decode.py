@@ -23,6 +23,14 @@ class Sampling:
     constraint: object = None  # a grammar.Constraint the reply must follow (JSON schema, tool calls)
     logprobs: int | None = None  # record each token's log-probability and this many alternatives (None: off)
 
+    def __post_init__(self) -> None:
+        # below this, sampling is greedy in all but name, and logits / 1e-300 overflow to inf (NaN probabilities)
+        if 0 < self.temperature < MIN_TEMPERATURE:
+            self.temperature = 0.0
+
+
+MIN_TEMPERATURE = 1e-3
+
 
 @dataclass
 class Row:

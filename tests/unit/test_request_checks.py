@@ -1,4 +1,4 @@
-"""Fine-tuning job requests are checked before they are queued: only this server's models (no client-chosen path or
+"""Requests are checked before they cost anything. Fine-tuning jobs: only this server's models (no client-chosen path or
 hub id: no file-existence oracle, no download), bounded hyperparameters and method options, and no job at all on
 a server without a worker."""
 
@@ -71,3 +71,21 @@ def test_a_torn_metrics_line_does_not_break_the_job_routes(uploaded, workspace):
     events = client.get(f"/v1/fine_tuning/jobs/{job['id']}/events", params={"limit": 50})
     assert events.status_code == 200 and any("training loss=2.5000" in e["message"] for e in events.json()["data"])
     assert client.get(f"/v1/fine_tuning/jobs/{job['id']}/checkpoints").status_code == 200
+
+
+@pytest.mark.parametrize("body, where", [
+    ({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "seed": 2**64}, "seed"),
+    ({"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "seed": -1}, "seed"),
+])
+def test_requests_that_would_break_a_batch_are_refused_first(workspace, body, where):
+    """Checked before anything joins a batch (the server answers 400 without loading a model)."""
+    reply = _client(workspace).post("/v1/chat/completions", json=body)
+    assert reply.status_code == 400 and reply.json()["error"]["param"] == where
+
+
+def test_an_empty_prompt_is_refused_and_a_tiny_temperature_is_greedy(workspace):
+    from mentor.inference.decode import Sampling
+
+    reply = _client(workspace).post("/v1/completions", json={"model": MODEL, "prompt": ""})
+    assert reply.status_code == 400 and "empty prompt" in reply.json()["error"]["message"]
+    assert Sampling(temperature=1e-300).temperature == 0.0 and Sampling(temperature=0.7).temperature == 0.7
