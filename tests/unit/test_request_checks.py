@@ -1,6 +1,6 @@
 """Requests are checked before they cost anything. Fine-tuning jobs: only this server's models (no client-chosen path or
 hub id: no file-existence oracle, no download), bounded hyperparameters and method options, and no job at all on
-a server without a worker."""
+a server without a worker. Generation requests that would break a shared batch are refused before they join one."""
 
 from __future__ import annotations
 
