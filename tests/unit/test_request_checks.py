@@ -13,7 +13,7 @@ from tests.conftest import MODEL, SAMPLE
 
 def _client(workspace, worker: bool = True) -> TestClient:
     # no lifespan (no `with`): nothing is loaded and no worker starts; requests are validated and queued only
-    return TestClient(create_app(ServeSettings(home=str(workspace.home), worker=worker)))
+    return TestClient(create_app(ServeSettings(home=str(workspace.home), worker=worker)), base_url="http://127.0.0.1")
 
 
 @pytest.fixture
@@ -89,3 +89,26 @@ def test_an_empty_prompt_is_refused_and_a_tiny_temperature_is_greedy(workspace):
     reply = _client(workspace).post("/v1/completions", json={"model": MODEL, "prompt": ""})
     assert reply.status_code == 400 and "empty prompt" in reply.json()["error"]["message"]
     assert Sampling(temperature=1e-300).temperature == 0.0 and Sampling(temperature=0.7).temperature == 0.7
+
+
+def test_a_loopback_server_answers_loopback_names_only(workspace):
+    """DNS rebinding: a page on attacker.example that resolves its name to 127.0.0.1 reaches the port, but its
+    requests carry its own Host and are refused; 127.0.0.1, localhost and [::1] pass."""
+    client = _client(workspace)
+    assert client.get("/v1/models", headers={"Host": "attacker.example"}).status_code == 421
+    assert client.get("/v1/files", headers={"Host": "attacker.example:8000"}).json()["error"]["code"] == "misdirected_request"
+    for host in ("127.0.0.1:8000", "localhost", "[::1]:8000"):
+        assert client.get("/v1/files", headers={"Host": host}).status_code == 200, host
+    proxied = TestClient(create_app(ServeSettings(home=str(workspace.home), allowed_hosts=["mentor.lan"])))
+    assert proxied.get("/v1/files", headers={"Host": "mentor.lan"}).status_code == 200
+    public = TestClient(create_app(ServeSettings(home=str(workspace.home), host="0.0.0.0", api_key="k")))
+    assert public.get("/v1/files", headers={"Host": "mentor.example", "Authorization": "Bearer k"}).status_code == 200
+
+
+def test_an_empty_api_key_is_refused():
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "mentor", "serve", "--api-key", ""], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode != 0 and "--api-key (or MENTOR_API_KEY) is empty" in result.stderr

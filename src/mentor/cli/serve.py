@@ -29,6 +29,8 @@ def serve_cmd(
     trust_remote_code: bool = typer.Option(False, help="allow model code from model folders (off: safer)"),
     serve: list[str] = typer.Option(None, "--serve", help="also serve this model folder (a merged or quantised "
                                     "export) as export:NAME; repeat for more. The workspace's exports/ are served anyway"),
+    allowed_host: list[str] = typer.Option(None, "--allowed-host", help="a Host name to answer besides localhost / "
+                                           "127.0.0.1, e.g. a reverse proxy's (others are refused: DNS rebinding)"),
     backend: str = typer.Option("auto", help="what decodes: auto (the fastest that runs the model with torch's "
                                 "answers; printed as each model loads), torch, ctranslate2, ctranslate2:int8 "
                                 "(faster, changes some answers)"),
@@ -42,6 +44,9 @@ def serve_cmd(
     if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
         console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach this "
                       "machine can use it (set --api-key or MENTOR_API_KEY).")
+    if api_key is not None and not api_key.strip():
+        raise MentorError("--api-key (or MENTOR_API_KEY) is empty: an empty key would turn the check off. Give a key, "
+                          "or leave it out to serve this machine only (127.0.0.1) without one.")
     for folder in serve or []:
         if not (Path(folder) / "config.json").is_file():
             raise MentorError(f"--serve {folder}: not a model folder (no config.json): serve merged (hf) exports, "
@@ -50,7 +55,8 @@ def serve_cmd(
         raise MentorError(f"--port {port} is not a valid port.")
     settings = ServeSettings(os.environ.get("MENTOR_HOME"), host, port, api_key, model, max_batch=max_batch,
                              max_tokens=max_tokens, max_upload_bytes=max_upload_mb << 20, worker=worker,
-                             trust_remote_code=trust_remote_code, backend=backend, serve=serve or [])
+                             trust_remote_code=trust_remote_code, backend=backend, serve=serve or [],
+                             allowed_hosts=allowed_host or [])
     console.print(f"Mentor API on http://{host}:{port}/v1 (OpenAI-compatible; docs at /docs)")
     from mentor.studio import mount
 
@@ -70,4 +76,4 @@ def studio_cmd(
     if open_browser:
         threading.Timer(3.0, webbrowser.open, [f"http://127.0.0.1:{port}/studio"]).start()
     serve_cmd(host="127.0.0.1", port=port, api_key=api_key, model=DEFAULT_LLM, max_batch=8, max_tokens=1024,
-              max_upload_mb=512, worker=True, trust_remote_code=False, serve=[], backend="auto")
+              max_upload_mb=512, worker=True, trust_remote_code=False, serve=[], allowed_host=[], backend="auto")

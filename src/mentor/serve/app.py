@@ -49,6 +49,7 @@ class ServeSettings:
     trust_remote_code: bool = False
     backend: str = "auto"  # what decodes: auto, torch, ctranslate2[:int8|:float32] (mentor.inference.backends)
     serve: list[str] = field(default_factory=list)  # model folders to serve as export:NAME besides the workspace's
+    allowed_hosts: list[str] = field(default_factory=list)  # Host names accepted besides loopback ones (a proxy's)
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -79,7 +80,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     app.state.embedders = {}
     app.state.apps = None  # mentor.serve.apps builds them on first use, over the engine
     app.add_middleware(Guard, api_key=settings.api_key, max_request_bytes=settings.max_request_bytes,
-                       max_upload_bytes=settings.max_upload_bytes)
+                       max_upload_bytes=settings.max_upload_bytes,
+                       hosts=(*LOOPBACK, *settings.allowed_hosts) if settings.host in LOOPBACK else None)
     _errors(app)
     from mentor.serve import apps, inference, responses, training, vector_stores
 
@@ -117,6 +119,7 @@ def _errors(app: FastAPI) -> None:
 
 
 SESSION_COOKIE = "mentor_studio"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def session_token(api_key: str) -> str:
@@ -132,8 +135,9 @@ def has_session(cookie: str | None, api_key: str) -> bool:
 class Guard:
     """ASGI middleware: API key check and request size limits, before any route runs."""
 
-    def __init__(self, app, api_key: str | None, max_request_bytes: int, max_upload_bytes: int):
-        self.app, self.api_key = app, api_key
+    def __init__(self, app, api_key: str | None, max_request_bytes: int, max_upload_bytes: int,
+                 hosts: tuple[str, ...] | None = LOOPBACK):
+        self.app, self.api_key, self.hosts = app, api_key or None, hosts  # hosts: None when bound beyond loopback
         self.max_request_bytes, self.max_upload_bytes = max_request_bytes, max_upload_bytes
 
     async def __call__(self, scope, receive, send):
@@ -141,6 +145,12 @@ class Guard:
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         path = scope["path"]
+        if self.hosts is not None and _host_name(headers.get("host", "")) not in self.hosts:
+            # bound to this machine only: a page elsewhere that points its own name at 127.0.0.1 (DNS rebinding)
+            # must not reach the API through the user's browser
+            return await _reply(send, 421, error_body("This server answers requests for localhost / 127.0.0.1 only "
+                                                      "(it is bound to this machine; a proxy's name: --allowed-host).",
+                                                      code="misdirected_request"))
         if self.api_key and not self._allowed(path, headers):
             if path.startswith("/studio") and scope["method"] == "GET":  # a page: the login form, then back here
                 return await _redirect(send, "/studio/login?next=" + quote(path))
@@ -175,6 +185,13 @@ class Guard:
         if not has_session(session, self.api_key):
             return False
         return path.startswith("/studio") or headers.get("x-mentor-studio") == "1"
+
+
+def _host_name(host: str) -> str:
+    """'127.0.0.1:8000' -> '127.0.0.1', '[::1]:8000' -> '::1'."""
+    if host.startswith("["):
+        return host[1:host.find("]")]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 async def _redirect(send, location: str) -> None:
