@@ -81,3 +81,12 @@ def test_an_app_name_cannot_leave_the_workspace(client, workspace):
     out = client.post("/studio/apps", data={"template": "titles", "name": "../../escape"}, headers={"HX-Request": "true"})
     assert out.status_code == 400 and "is not an app name" in out.json()["error"]["message"]
     assert not (workspace.home.parent / "escape.yaml").exists()
+
+
+def test_non_ascii_keys_and_headers_are_compared_not_crashed_on(workspace):
+    app = mount(create_app(ServeSettings(home=str(workspace.home), api_key="clé-密钥", worker=False)))
+    client = TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
+    assert client.get("/v1/files", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/v1/files", headers={"Authorization": "Bearer clé".encode("latin-1")}).status_code == 401
+    assert client.get("/v1/files", headers={"Authorization": "Bearer clé-密钥".encode()}).status_code == 200  # the key, in UTF-8
+    assert client.get("/studio/runs", headers={"Cookie": f"{SESSION_COOKIE}=ünïcode".encode()}).status_code == 303

@@ -129,7 +129,7 @@ def session_token(api_key: str) -> str:
 
 
 def has_session(cookie: str | None, api_key: str) -> bool:
-    return bool(cookie) and hmac.compare_digest(cookie, session_token(api_key))
+    return bool(cookie) and hmac.compare_digest(cookie.encode("utf-8", "replace"), session_token(api_key).encode())
 
 
 class Guard:
@@ -176,7 +176,8 @@ class Guard:
         """The key as a bearer token, or the studio's session cookie (set by its login). The cookie counts for the
         API only with the studio's own header, which a form on another site cannot send (and the cookie is
         SameSite=Strict)."""
-        if hmac.compare_digest(headers.get("authorization", ""), f"Bearer {self.api_key}"):
+        # bytes: compare_digest refuses non-ASCII str (a 500 for a non-ASCII header or key)
+        if hmac.compare_digest(headers.get("authorization", "").encode("latin-1"), f"Bearer {self.api_key}".encode()):
             return True
         if path in ("/studio/login", "/studio/logout") or path.startswith("/studio/lang/"):
             return True  # the studio's login form (it sets the session) and its language switch
