@@ -36,30 +36,36 @@ def serve_cmd(
                                 "(faster, changes some answers)"),
 ) -> None:
     """Serve chat, completions, embeddings, files, fine-tuning jobs and vector stores (OpenAI's API)."""
-    import uvicorn
+    from mentor.serve.app import ServeSettings
 
-    from mentor.serve.app import ServeSettings, create_app
-
-    console = Console(stderr=True)
-    if host not in ("127.0.0.1", "localhost", "::1") and not api_key:
-        console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach this "
-                      "machine can use it (set --api-key or MENTOR_API_KEY).")
-    if api_key is not None and not api_key.strip():
-        raise MentorError("--api-key (or MENTOR_API_KEY) is empty: an empty key would turn the check off. Give a key, "
-                          "or leave it out to serve this machine only (127.0.0.1) without one.")
     for folder in serve or []:
         if not (Path(folder) / "config.json").is_file():
             raise MentorError(f"--serve {folder}: not a model folder (no config.json): serve merged (hf) exports, "
                               "quantised folders or Hugging Face model folders.")
-    if port < 1 or port > 65535:
-        raise MentorError(f"--port {port} is not a valid port.")
-    settings = ServeSettings(os.environ.get("MENTOR_HOME"), host, port, api_key, model, max_batch=max_batch,
-                             max_tokens=max_tokens, max_upload_bytes=max_upload_mb << 20, worker=worker,
-                             trust_remote_code=trust_remote_code, backend=backend, serve=serve or [],
-                             allowed_hosts=allowed_host or [])
-    console.print(f"Mentor API on http://{host}:{port}/v1 (OpenAI-compatible; docs at /docs)")
+    _run(ServeSettings(os.environ.get("MENTOR_HOME"), host, port, api_key, model, max_batch=max_batch,
+                       max_tokens=max_tokens, max_upload_bytes=max_upload_mb << 20, worker=worker,
+                       trust_remote_code=trust_remote_code, backend=backend, serve=serve or [],
+                       allowed_hosts=allowed_host or []))
+
+
+def _run(settings) -> None:
+    """Check the address and key, then serve the API and the studio until Ctrl-C."""
+    import uvicorn
+
+    from mentor.serve.app import LOOPBACK, create_app
     from mentor.studio import mount
 
+    console = Console(stderr=True)
+    host, port = settings.host, settings.port
+    if host not in LOOPBACK and not settings.api_key:
+        console.print(f"[yellow]warning:[/] serving on {host} without an API key: anyone who can reach this "
+                      "machine can use it (set --api-key or MENTOR_API_KEY).")
+    if settings.api_key is not None and not settings.api_key.strip():
+        raise MentorError("--api-key (or MENTOR_API_KEY) is empty: an empty key would turn the check off. Give a key, "
+                          "or leave it out to serve this machine only (127.0.0.1) without one.")
+    if port < 1 or port > 65535:
+        raise MentorError(f"--port {port} is not a valid port.")
+    console.print(f"Mentor API on http://{host}:{port}/v1 (OpenAI-compatible; docs at /docs)")
     console.print(f"Mentor Studio on http://{host}:{port}/studio")
     uvicorn.run(mount(create_app(settings)), host=host, port=port, log_level="warning")
 
@@ -75,5 +81,6 @@ def studio_cmd(
 
     if open_browser:
         threading.Timer(3.0, webbrowser.open, [f"http://127.0.0.1:{port}/studio"]).start()
-    serve_cmd(host="127.0.0.1", port=port, api_key=api_key, model=DEFAULT_LLM, max_batch=8, max_tokens=1024,
-              max_upload_mb=512, worker=True, trust_remote_code=False, serve=[], allowed_host=[], backend="auto")
+    from mentor.serve.app import ServeSettings
+
+    _run(ServeSettings(os.environ.get("MENTOR_HOME"), port=port, api_key=api_key))  # otherwise mentor serve's defaults
