@@ -123,7 +123,6 @@ def _check_upload(state, path: Path, label: str) -> dict:
     the first rows as the model's chat template renders them. Preference pairs are checked as pairs."""
     from mentor.data.check import check
     from mentor.evaluate.text import has_cjk
-    from mentor.models import load_tokenizer
     from mentor.tune.preference import is_preference_file, load_pairs
 
     if is_preference_file(path):
@@ -135,7 +134,7 @@ def _check_upload(state, path: Path, label: str) -> dict:
         return {"errors": [], "problems": [], "summary": {"format": "preference pairs", "examples": len(pairs),
                                                           "tokens_per_epoch": "", "token_lengths": {}},
                 "duplicates": 0, "languages": {}, "histogram": [], "preview": []}
-    tokenizer = load_tokenizer(state.settings.model, state.ws)
+    tokenizer = _tokenizer(state)
     report = check(path, tokenizer)
     problems = [{"line": p.line, "field": p.field, "severity": p.severity, "message": p.message.replace(str(path), label)}
                 for p in report.problems]
@@ -148,6 +147,11 @@ def _check_upload(state, path: Path, label: str) -> dict:
     return {"errors": report.errors, "problems": problems, "summary": report.summary(),
             "duplicates": sum("duplicate" in p.message for p in report.warnings), "languages": languages,
             "histogram": _histogram(report.lengths), "preview": preview}
+
+
+def _tokenizer(state):
+    """The default model's tokenizer, from the engine's cache (loaded once per server)."""
+    return state.engine.tokenizer(state.engine.resolve(state.settings.model))
 
 
 def _histogram(values: list[int], bins: int = 8) -> list[tuple[int, int, int, float]]:
@@ -165,14 +169,13 @@ def _histogram(values: list[int], bins: int = 8) -> list[tuple[int, int, int, fl
 @router.post("/data/{file_id}/prepare")
 async def data_prepare(request: Request, file_id: str):
     from mentor.data.prepare import prepare
-    from mentor.models import load_tokenizer
 
     state = request.app.state
     record = state.files.get(file_id)
     out = state.ws.home / "datasets" / file_id
 
     def work():
-        return prepare(record["path"], out, load_tokenizer(state.settings.model, state.ws), workspace=state.ws)
+        return prepare(record["path"], out, _tokenizer(state), workspace=state.ws)
 
     stats = await run_in_threadpool(work)
     return _html(_t(request, "Prepared {file}: {train} training and {val} validation rows ({dups} duplicates, "
